@@ -1,0 +1,113 @@
+# MicroGrad+ — every course command. `make help` lists them.
+#
+#   make lab     create/update the course environment and open JupyterLab on labs/
+#   make test    create/update the same environment and run every check
+#
+# Both are idempotent: with nothing to install, the environment step takes a second.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+ROOT     := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+PYTHON   ?= python3
+VENV     ?= $(ROOT)/.venv
+BIN      := $(VENV)/bin
+STAMP    := $(VENV)/.course-installed
+RUN      := cd $(ROOT) && PATH="$(BIN):$$PATH"
+PORT     ?= 8888
+LAB      ?=
+NB       ?=
+ZIP      ?=
+FROM     ?=
+JOBS     ?= 2
+
+export PYTHONHASHSEED := 0
+export MPLBACKEND := Agg
+
+.PHONY: help env lab test test-fast check-dot export release export-mine reset-package \
+        validate collect autograde feedback grades student-release data bench docs clean-grader
+
+help: ## list the commands
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+# ---------------------------------------------------------------- environment
+$(STAMP): requirements/course.txt pyproject.toml
+	@test -x $(BIN)/python || { echo "creating the course environment in $(VENV)"; $(PYTHON) -m venv $(VENV); }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || { echo "error: Python >= 3.10 is needed ($(PYTHON) is $$($(PYTHON) --version))"; exit 1; }
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements/course.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e $(ROOT)
+	$(BIN)/jupyter labextension list 2>&1 | grep -q nbgrader || echo "warning: nbgrader's JupyterLab extensions are not listed by 'jupyter labextension list'"
+	@touch $@
+
+env: $(STAMP) ## create or update the course environment (.venv)
+
+check-dot:
+	@command -v dot >/dev/null || { \
+	  echo "error: graphviz's 'dot' program is missing (lab 01 draws computation graphs with it)."; \
+	  echo "  Debian/Ubuntu: sudo apt-get install -y graphviz"; \
+	  echo "  Fedora:        sudo dnf install -y graphviz"; \
+	  echo "  macOS:         brew install graphviz"; \
+	  echo "  conda:         conda install -c conda-forge graphviz"; \
+	  exit 1; }
+
+lab: $(STAMP) check-dot ## open JupyterLab on labs/ (PORT=8888)
+	$(RUN) jupyter lab --port=$(PORT) --ServerApp.root_dir=$(ROOT) --LabApp.default_url=/lab/tree/labs
+
+# ---------------------------------------------------------------- the literate build
+export: $(STAMP) ## write micrograd_plus/ from the solution notebooks
+	$(RUN) python -m grader.export
+
+release: $(STAMP) ## labs/ from solutions/ with nbgrader (LAB=... for one), then export
+	$(RUN) python -m grader.release $(if $(LAB),--lab $(LAB))
+	$(RUN) python -m grader.export
+
+export-mine: $(STAMP) ## export YOUR lab into the package: make export-mine LAB=02_tensor
+	@test -n "$(LAB)" || { echo "usage: make export-mine LAB=02_tensor"; exit 2; }
+	$(RUN) python -m grader.export --from labs --lab $(LAB)
+	@echo "micrograd_plus now runs your $(LAB). 'make reset-package' restores the reference."
+
+reset-package: $(STAMP) ## restore the reference micrograd_plus/ (undo export-mine)
+	$(RUN) git checkout -- micrograd_plus && git clean -fdq micrograd_plus && echo "micrograd_plus/ restored to the reference"
+
+# ---------------------------------------------------------------- grading
+validate: $(STAMP) ## check a lab: make validate LAB=01_value [NB=path/to.ipynb]
+	@test -n "$(LAB)$(NB)" || { echo "usage: make validate LAB=01_value [NB=path]"; exit 2; }
+	$(RUN) python -m grader.validate $(if $(LAB),--lab $(LAB)) $(if $(NB),--notebook $(NB))
+
+collect: $(STAMP) ## unpack an LMS download: make collect ZIP=downloads.zip LAB=01_value
+	@test -n "$(ZIP)" -a -n "$(LAB)" || { echo "usage: make collect ZIP=downloads.zip LAB=01_value"; exit 2; }
+	$(RUN) python -m grader.collect --zip $(abspath $(ZIP)) --lab $(LAB)
+
+autograde: $(STAMP) ## grade every submission (LAB=... for one lab)
+	$(RUN) python -m grader.autograde $(if $(LAB),--lab $(LAB))
+
+feedback: $(STAMP) ## HTML feedback per student (LAB=... for one lab)
+	$(RUN) python -m grader.feedback $(if $(LAB),--lab $(LAB))
+
+grades: $(STAMP) ## write grader/grades.csv
+	$(RUN) python -m grader.grades
+
+student-release: $(STAMP) ## a learner-only copy in grader/student-release/
+	$(RUN) python -m grader.student_release
+
+# ---------------------------------------------------------------- data, benchmark, docs
+data: $(STAMP) ## download MNIST (or import it: make data FROM=/path/to/folder)
+	$(RUN) python -m micrograd_plus.data fetch mnist $(if $(FROM),--from $(abspath $(FROM)))
+
+bench: $(STAMP) ## micrograd_plus vs PyTorch vs hand-written NumPy on the course MLP
+	$(RUN) python bench/run.py
+
+docs: $(STAMP) ## regenerate docs/API.md from the docstrings
+	$(RUN) python -m tools.apidoc
+
+# ---------------------------------------------------------------- checks
+test: $(STAMP) check-dot ## every check: generated files in sync, library, notebooks (nbval), grader, docker lint
+	$(RUN) python -m pytest -n $(JOBS) --cov=micrograd_plus --cov-report=term --cov-fail-under=90 tests
+	$(RUN) python -m pytest -n $(JOBS) --dist loadfile --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider solutions
+
+test-fast: $(STAMP) ## library tests only (no nbgrader runs, no training)
+	$(RUN) python -m pytest -n $(JOBS) -m "not slow" tests
+
+-include docker/docker.mk
