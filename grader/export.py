@@ -132,6 +132,22 @@ def write_init(dest: Path = PACKAGE) -> Path:
     return path
 
 
+def _module_maker():
+    """nbdev's ModuleMaker, except that every module is written afresh.
+
+    nbdev expects ``#| export other_module`` to patch an existing module; here each
+    module belongs to exactly one notebook, so a lab may also own a second module
+    (e.g. ``#| export scalar_nn`` in 01_value) and it is regenerated like the first.
+    """
+    from nbdev.maker import ModuleMaker
+
+    class FreshModuleMaker(ModuleMaker):
+        def __init__(self, dest, name, nb_path, is_new=True, **kwargs):
+            super().__init__(dest, name, nb_path, is_new=True, **kwargs)
+
+    return FreshModuleMaker
+
+
 def export(source: str = "solutions", lab: str | None = None, dest: Path = PACKAGE) -> list[Path]:
     """Export the notebooks of ``source`` (all labs, or one) into ``dest``; returns the modules written."""
     from nbdev.export import nb_export  # the course environment has nbdev; the package does not need it
@@ -142,9 +158,10 @@ def export(source: str = "solutions", lab: str | None = None, dest: Path = PACKA
     if lab is None:  # a full export starts clean, so a module removed from the notebooks disappears
         for module in _generated_modules(dest):
             module.unlink()
+    maker = _module_maker()
     before = {p: p.stat().st_mtime_ns for p in dest.glob("*.py")}
     for notebook in notebooks:
-        nb_export(str(notebook), lib_path=str(dest), procs=[strip_solution_markers])
+        nb_export(str(notebook), lib_path=str(dest), procs=[strip_solution_markers], mod_maker=maker)
     write_init(dest)
     return sorted(p for p in dest.glob("*.py") if before.get(p) != p.stat().st_mtime_ns)
 
