@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import os
 import re
 import sys
 from pathlib import Path
@@ -148,6 +149,22 @@ def _module_maker():
     return FreshModuleMaker
 
 
+def _canonical_paths(notebook: Path, dest: Path) -> None:
+    """Name the notebook as seen from micrograd_plus/, wherever the package was written.
+
+    nbdev writes paths relative to the destination; a package exported elsewhere (the
+    drift check, a student release) must still name ``../solutions/...`` byte for byte.
+    """
+    written = os.path.relpath(notebook, dest)
+    canonical = os.path.relpath(notebook, PACKAGE)
+    if written == canonical:
+        return
+    for module in dest.glob("*.py"):
+        text = module.read_text(encoding="utf-8")
+        if written in text:
+            module.write_text(text.replace(written, canonical), encoding="utf-8")
+
+
 def export(source: str = "solutions", lab: str | None = None, dest: Path = PACKAGE) -> list[Path]:
     """Export the notebooks of ``source`` (all labs, or one) into ``dest``; returns the modules written."""
     from nbdev.export import nb_export  # the course environment has nbdev; the package does not need it
@@ -162,6 +179,7 @@ def export(source: str = "solutions", lab: str | None = None, dest: Path = PACKA
     before = {p: p.stat().st_mtime_ns for p in dest.glob("*.py")}
     for notebook in notebooks:
         nb_export(str(notebook), lib_path=str(dest), procs=[strip_solution_markers], mod_maker=maker)
+        _canonical_paths(notebook, dest)
     write_init(dest)
     return sorted(p for p in dest.glob("*.py") if before.get(p) != p.stat().st_mtime_ns)
 
