@@ -1,0 +1,77 @@
+"""`make bench`: micrograd_plus against PyTorch (CPU) and a hand-written NumPy floor.
+
+Each engine trains the course's MNIST MLP in its own process (bench/engines.py), from the
+same initial weights, in the same batch order, on the same float32 data, with the same
+number of BLAS/OpenMP threads; the engines alternate, several rounds, and the figures are
+medians over all measured epochs. Then the scalar engine runs micrograd's own demo
+workload against karpathy's micrograd (bench/scalar.py). Nothing is installed at run time.
+
+    python bench/run.py [--rounds 3] [--epochs 2] [--batches 64 128 256] [--threads 2]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ENGINES = ("micrograd_plus", "torch", "numpy")
+
+
+def run_engine(engine: str, batch: int, epochs: int, seed: int, env: dict) -> dict:
+    out = subprocess.run([sys.executable, str(HERE / "engines.py"), engine, "--batch", str(batch),
+                          "--epochs", str(epochs), "--seed", str(seed)],
+                         env=env, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=2, help="epochs per run (accuracy is compared after these)")
+    parser.add_argument("--batches", type=int, nargs="+", default=[64, 128, 256])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--skip-scalar", action="store_true")
+    args = parser.parse_args(argv)
+
+    env = {**os.environ}
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[var] = str(args.threads)
+    print(f"MNIST MLP 784-256-128-10, Adam lr=1e-3, float32, {args.threads} threads per engine, "
+          f"{args.rounds} rounds x {args.epochs} epochs per engine and batch size, engines alternating")
+    ok = True
+    for batch in args.batches:
+        results = {e: [] for e in ENGINES}
+        for r in range(args.rounds):
+            order = ENGINES[r % len(ENGINES):] + ENGINES[:r % len(ENGINES)]
+            for engine in order:
+                results[engine].append(run_engine(engine, batch, args.epochs, seed=0, env=env))
+        med = {e: statistics.median(t for run in runs for t in run["epoch_seconds"]) for e, runs in results.items()}
+        acc = {e: 100 * statistics.median(run["test_accuracy"] for run in runs) for e, runs in results.items()}
+        mem = {e: max(run["peak_rss_mib"] for run in runs) for e, runs in results.items()}
+        for e in ENGINES:
+            print(f"batch {batch:4d}  {e:15s} epoch {med[e]:6.2f} s   test acc {acc[e]:6.2f}%   peak RSS {mem[e]:7.1f} MiB")
+        vs_torch = med["micrograd_plus"] / med["torch"]
+        vs_floor = med["micrograd_plus"] / med["numpy"]
+        acc_gap = abs(acc["micrograd_plus"] - acc["torch"])
+        mem_ratio = mem["micrograd_plus"] / mem["torch"]
+        print(f"batch {batch:4d}  ratio micrograd_plus/torch {vs_torch:.2f}x   micrograd_plus/numpy-floor {vs_floor:.2f}x   "
+              f"accuracy gap {acc_gap:.2f} points   peak-memory ratio {mem_ratio:.2f}x")
+        if batch == 64:
+            targets = {"epoch time <= 1.0x torch": vs_torch <= 1.0, "epoch time <= 1.25x numpy floor": vs_floor <= 1.25,
+                       "accuracy within 0.5 points of torch": acc_gap <= 0.5, "peak memory <= 1.5x torch": mem_ratio <= 1.5}
+            for name, met in targets.items():
+                print(f"target  {name:40s} {'met' if met else 'MISSED'}")
+                ok &= met
+    if not args.skip_scalar:
+        scalar = subprocess.run([sys.executable, str(HERE / "scalar.py")], env=env, text=True)
+        ok &= scalar.returncode == 0
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
