@@ -85,6 +85,16 @@ def test_dockerfile_base_image_and_command():
         assert flag in cmd
 
 
+def test_make_inside_the_container_uses_the_image_python():
+    text = (DOCKER / "Dockerfile").read_text()
+    makeflags = re.search(r'MAKEFLAGS="([^"]*)"', text).group(1)
+    environ = dict(os.environ, MAKEFLAGS=makeflags)
+    result = run(["make", "--no-print-directory", "-n", "validate", "LAB=01_value"], cwd=ROOT, env=environ)
+    assert result.returncode == 0, result.stderr
+    assert "venv" not in result.stdout and "pip install" not in result.stdout, result.stdout
+    assert "python -m grader.validate --lab 01_value" in result.stdout
+
+
 def test_docker_requirements_leave_the_image_stack_alone():
     from packaging.requirements import Requirement
 
