@@ -13,10 +13,33 @@ from importlib import import_module as _import_module
 
 __version__ = "0.1.0"
 
-SUBMODULES = ("value", )
+SUBMODULES = ("value", "data", )
 
 _OWNER = {
     "Value": "value",
+    "IDX_DTYPES": "data",
+    "MNIST": "data",
+    "CIFAR10": "data",
+    "DATASETS": "data",
+    "CIFAR10_CLASSES": "data",
+    "NO_NETWORK_HINT": "data",
+    "DatasetError": "data",
+    "IDXError": "data",
+    "ChecksumError": "data",
+    "DownloadError": "data",
+    "read_idx": "data",
+    "DataFile": "data",
+    "DatasetSpec": "data",
+    "data_root": "data",
+    "local_copies": "data",
+    "file_digest": "data",
+    "verify_file": "data",
+    "download": "data",
+    "import_files": "data",
+    "fetch": "data",
+    "load_mnist": "data",
+    "load_cifar10": "data",
+    "main": "data",
 }
 
 __all__ = [*_OWNER, *SUBMODULES]
