@@ -31,3 +31,45 @@ c.ClearSolutions.enforce_metadata = True
 # (training the MNIST MLP in 06_mnist) takes well under a minute on a 2-core machine.
 c.Execute.timeout = int(os.environ.get("MICROGRAD_PLUS_CELL_TIMEOUT", "300"))
 c.Execute.interrupt_on_timeout = True
+
+# ---------------------------------------------------------------- grading workflow
+import sys  # noqa: E402
+
+_COURSE_CODE = str(Path(__file__).resolve().parent.parent)  # where the grader package lives
+if _COURSE_CODE not in sys.path:
+    sys.path.insert(0, _COURSE_CODE)
+
+from grader.hardening import GuardTestHelpers, HideHiddenTests, RemoveGuardCells, SafeExecute  # noqa: E402
+from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor  # noqa: E402
+from nbgrader.preprocessors import (  # noqa: E402
+    AssignLatePenalties, CheckCellMetadata, GetGrades, IgnorePattern, LimitOutput, SaveAutoGrades)
+
+c.ZipCollectApp.downloaded_directory = "grader/downloaded"
+
+# Autograde: nbgrader's defaults (OverwriteCells restores graded and locked cells from
+# the gradebook before execution), plus the guards of grader/hardening.py.
+c.Autograde.create_student = True
+c.Autograde.autograde_preprocessors = [
+    GuardTestHelpers,   # a guard cell before every graded cell: genuine numpy/gradcheck helpers
+    SafeExecute,        # Execute that grades the rest as failed if the kernel dies
+    RemoveGuardCells,   # take the guard cells out again
+    IgnorePattern,
+    ClearMetadataPreprocessor,
+    LimitOutput,
+    SaveAutoGrades,
+    AssignLatePenalties,
+    CheckCellMetadata,
+]
+
+# Feedback: hidden tests (and tracebacks quoting them) removed before the HTML is written.
+c.GenerateFeedback.preprocessors = [HideHiddenTests, GetGrades, CSSHTMLHeaderPreprocessor]
+
+# Zip collection of an LMS download (docs/INSTRUCTORS.md): files named
+#   <student_id>_[anything_]<NN_topic>[-<n>].ipynb
+# e.g. alice_01_value.ipynb, smithjohn_12345_678910_01_value-1.ipynb (Canvas style).
+# The student id is the part before the first underscore.
+c.ZipCollectApp.collector_plugin = "nbgrader.plugins.FileNameCollectorPlugin"
+c.FileNameCollectorPlugin.named_regexp = (
+    r".*/(?P<student_id>[A-Za-z0-9][A-Za-z0-9.\-]*)_(?:[^/]*_)?"
+    r"(?P<file_id>\d\d_[A-Za-z0-9]+(?:_[A-Za-z0-9]+)*?)(?:-\d+)?\.ipynb$"
+)

@@ -1,0 +1,116 @@
+"""The labs the grader test suite (tests/test_grading.py) autogrades, one entry per lab.
+
+Adding a lab to the suite = adding one ``LabCase`` to ``CASES``. Each entry names the
+parts of the lab that the broken submissions mutate; every mutation is a plain text
+edit of the reference solution (or of the blank release), so the expected score of
+each submission follows from the points of the graded cells it names:
+
+- ``blank``      the released notebook as is: scores ``blank_score`` (0), the batch goes on;
+- ``pass_cell``  the release with graded cell ``blank_cell`` rewritten to ``pass``: restored, 0;
+- ``deleted``    the reference with graded cell ``delete_cell`` deleted: loses its points;
+- ``loop``       ``while True: pass`` at the top of function ``loop_function``: the graded
+                 cells ``loop_cells`` (which call it) time out, everything else is graded;
+- ``exit``       ``sys.exit(0)`` there instead: ``loop_cells`` fail;
+- ``os_exit``    ``os._exit(0)`` there (the kernel dies): every graded cell from the first
+                 of ``loop_cells`` on scores 0;
+- ``import_error`` ``raise RuntimeError`` at the top of the first solution cell;
+- ``hidden``     the substitution ``hidden_bug`` (old, new) in the solution: ``make validate``
+                 passes, the graded cells ``hidden_cells`` lose their points at autograde;
+- ``allclose``   the substitution ``allclose_bug`` breaks what ``allclose_cells`` check with
+                 ``np.allclose``, and the submission sets ``numpy.allclose = lambda *a, **k: True``;
+- ``gradcheck``  the substitution ``gradcheck_bug`` breaks what ``gradcheck_cells`` check with
+                 ``check_gradient`` from ``gradcheck_module``, which the submission replaces by a
+                 function that always passes (module attribute and global name).
+
+``timeout`` is the cell timeout (seconds) for the lab's submissions in the suite: above
+the lab's slowest graded cell, small enough for the infinite loop to be cheap.
+``kinds`` lists the submissions to run (a lab whose notebook runs long may run fewer).
+
+``00_toy`` is the suite's own lab (written by ``toy_lab`` into the temporary course);
+it keeps the grading workflow tested even before any real lab exists.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+ALL_KINDS = ("reference", "blank", "pass_cell", "deleted", "loop", "exit", "os_exit", "import_error",
+             "hidden", "allclose", "gradcheck")
+
+
+@dataclass(frozen=True)
+class LabCase:
+    lab: str
+    timeout: int
+    blank_cell: str
+    delete_cell: str
+    loop_function: str
+    loop_cells: tuple[str, ...]
+    hidden_bug: tuple[str, str]
+    hidden_cells: tuple[str, ...]
+    allclose_bug: tuple[str, str] | None = None
+    allclose_cells: tuple[str, ...] = ()
+    gradcheck_bug: tuple[str, str] | None = None
+    gradcheck_cells: tuple[str, ...] = ()
+    gradcheck_module: str = "micrograd_plus.gradcheck"
+    blank_score: float = 0
+    kinds: tuple[str, ...] = field(default=ALL_KINDS)
+
+    def runs(self) -> tuple[str, ...]:
+        skip = {"allclose": self.allclose_bug is None, "gradcheck": self.gradcheck_bug is None}
+        return tuple(k for k in self.kinds if not skip.get(k))
+
+
+CASES = [
+    LabCase(
+        lab="00_toy", timeout=5,
+        blank_cell="test_square", delete_cell="test_mean",
+        loop_function="cube", loop_cells=("test_cube", "test_cube_gradient"),
+        hidden_bug=("return x * x", "return x * abs(x)"), hidden_cells=("test_square",),
+        allclose_bug=("return sum(xs) / len(xs)", "return sum(xs)"), allclose_cells=("test_mean",),
+        gradcheck_bug=("return x ** 3", "return x ** 3 + x"),
+        gradcheck_cells=("test_cube", "test_cube_gradient"), gradcheck_module="toycheck",
+    ),
+]
+
+
+# ---------------------------------------------------------------- the suite's own lab
+TOY_HELPER = '''\
+"""A stand-in for a course test helper (like micrograd_plus.gradcheck)."""
+
+
+def check_gradient(f, x, expected, eps=1e-6):
+    numerical = (f(x + eps) - f(x - eps)) / (2 * eps)
+    return abs(numerical - expected) < 1e-4
+'''
+
+
+def toy_lab():
+    """The notebook of ``00_toy`` (8 points) and its helper file, as nbformat objects."""
+    import nbformat.v4 as v4
+
+    def code(source, grade_id=None, points=None, solution=False):
+        cell = v4.new_code_cell(source)
+        if grade_id:
+            cell.metadata["nbgrader"] = {
+                "grade": points is not None, "solution": solution, "locked": not solution,
+                "grade_id": grade_id, "schema_version": 3, "task": False, **({"points": points} if points else {})}
+            cell.id = grade_id
+        return cell
+
+    def solution(name, body):
+        return code(f"def {name}:\n    ### BEGIN SOLUTION\n    {body}\n    ### END SOLUTION", name.split("(")[0], solution=True)
+
+    nb = v4.new_notebook(cells=[
+        v4.new_markdown_cell("# 00_toy: the grader's test lab (8 points)"),
+        code("import numpy as np\nfrom toycheck import check_gradient"),
+        solution("square(x)", "return x * x"),
+        code('assert square(3) == 9, "square(3) should be 9"\n### BEGIN HIDDEN TESTS\n'
+             'assert square(-2) == 4, "square of a negative number"\n### END HIDDEN TESTS', "test_square", 2),
+        solution("cube(x)", "return x ** 3"),
+        code('assert cube(2) == 8, f"cube(2) = {cube(2)}, expected 8"', "test_cube", 1),
+        solution("mean(xs)", "return sum(xs) / len(xs)"),
+        code("assert np.allclose(mean([1.0, 2.0, 3.0]), 2.0)", "test_mean", 2),
+        code("assert check_gradient(cube, 1.5, 3 * 1.5 ** 2)", "test_cube_gradient", 3),
+    ])
+    nb.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+    return nb, {"toycheck.py": TOY_HELPER}

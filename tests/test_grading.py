@@ -1,0 +1,354 @@
+"""The grading workflow, proven with real nbgrader runs in a temporary course directory.
+
+For every lab of ``tests/grading_cases.py`` that exists in solutions/ (and the suite's
+own ``00_toy``), the reference solution, the blank release and broken or hostile
+submissions are autograded in one nbgrader call per lab, and the score of every graded
+cell is compared with what the case table says it must be. One course directory and
+one gradebook serve the whole module.
+"""
+from __future__ import annotations
+
+import html
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from tests.grading_cases import CASES, LabCase, toy_lab
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parent.parent
+PRESENT = [c for c in CASES if c.lab == "00_toy" or (ROOT / "solutions" / c.lab / f"{c.lab}.ipynb").exists()]
+TOY_CONFIG = """
+# tests only: the suite's 00_toy lab has its own test helper module
+c.GuardTestHelpers.package_helpers = {"micrograd_plus.gradcheck": ["check_gradient", "numerical_gradient"],
+                                      "toycheck": ["check_gradient"]}
+"""
+
+
+# ---------------------------------------------------------------- the temporary course
+def make_course(dest: Path, labs: list[str]) -> Path:
+    """A course directory: nbgrader config, grader/*.py, the package, and the given labs."""
+    (dest / "grader").mkdir(parents=True)
+    for f in (ROOT / "grader").glob("*.py"):
+        shutil.copy2(f, dest / "grader" / f.name)
+    with (dest / "grader" / "nbgrader_config.py").open("a") as f:
+        f.write(TOY_CONFIG)
+    for name in ("nbgrader_config.py", "pyproject.toml"):
+        shutil.copy2(ROOT / name, dest / name)
+    shutil.copytree(ROOT / "micrograd_plus", dest / "micrograd_plus", ignore=shutil.ignore_patterns("__pycache__"))
+    (dest / "data").symlink_to(ROOT / "data")
+    for lab in labs:
+        if lab == "00_toy":
+            nb, files = toy_lab()
+            (dest / "solutions" / lab).mkdir(parents=True)
+            nbformat.write(nb, dest / "solutions" / lab / f"{lab}.ipynb")
+            for name, text in files.items():
+                (dest / "solutions" / lab / name).write_text(text)
+        else:
+            shutil.copytree(ROOT / "solutions" / lab, dest / "solutions" / lab,
+                            ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+    return dest
+
+
+def course_env(course: Path, timeout: int | None = None) -> dict[str, str]:
+    env = dict(os.environ, MICROGRAD_PLUS_COURSE_ROOT=str(course), PYTHONPATH=str(course), MPLBACKEND="Agg")
+    if timeout:
+        env["MICROGRAD_PLUS_CELL_TIMEOUT"] = str(timeout)
+    return env
+
+
+def grader(course: Path, module: str, *args: str, timeout: int | None = None) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", f"grader.{module}", *args], cwd=course,
+                          env=course_env(course, timeout), capture_output=True, text=True)
+    print(proc.stdout[-3000:], proc.stderr[-3000:])
+    return proc
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    path = make_course(tmp_path_factory.mktemp("grading") / "course", [c.lab for c in PRESENT])
+    proc = grader(path, "release")
+    assert proc.returncode == 0, proc.stderr
+    return path
+
+
+# ---------------------------------------------------------------- submissions
+def graded_cells(nb) -> dict[str, int]:
+    """grade_id -> points of the graded cells, in notebook order."""
+    return {c.metadata.nbgrader["grade_id"]: c.metadata.nbgrader.get("points", 0)
+            for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")}
+
+
+def cell(nb, grade_id: str):
+    return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+
+
+def substitute(nb, old: str, new: str):
+    hits = [c for c in nb.cells if c.cell_type == "code" and old in c.source
+            and c.metadata.get("nbgrader", {}).get("solution")]
+    assert hits, f"the case table's substitution {old!r} matches no solution cell"
+    hits[0].source = hits[0].source.replace(old, new, 1)
+    return nb
+
+
+def prepend_to_function(nb, function: str, line: str):
+    pattern = re.compile(rf"^(?P<indent>[ \t]*)def {re.escape(function)}\(.*?\):[^\n]*\n", re.M | re.S)
+    for c in nb.cells:
+        m = pattern.search(c.source) if c.cell_type == "code" else None
+        if m:
+            body = re.match(r"([ \t]*)", c.source[m.end():]).group(1) or m.group("indent") + "    "
+            c.source = c.source[:m.end()] + f"{body}{line}\n" + c.source[m.end():]
+            return nb
+    raise AssertionError(f"no 'def {function}(' in the notebook")
+
+
+def submission(case: LabCase, kind: str, course: Path):
+    """The notebook of one kind of submission (see tests/grading_cases.py)."""
+    lab = case.lab
+    release = nbformat.read(course / "labs" / lab / f"{lab}.ipynb", as_version=4)
+    nb = nbformat.read(course / "solutions" / lab / f"{lab}.ipynb", as_version=4)
+    if kind == "blank":
+        return release
+    if kind == "pass_cell":
+        cell(release, case.blank_cell).source = "pass"
+        return release
+    if kind == "deleted":
+        nb.cells.remove(cell(nb, case.delete_cell))
+    elif kind == "loop":
+        prepend_to_function(nb, case.loop_function, "while True: pass")
+    elif kind == "exit":
+        prepend_to_function(nb, case.loop_function, "import sys; sys.exit(0)")
+    elif kind == "os_exit":
+        prepend_to_function(nb, case.loop_function, "import os; os._exit(0)")
+    elif kind == "import_error":
+        first = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution"))
+        first.source = 'raise RuntimeError("broken at import")\n' + first.source
+    elif kind == "hidden":
+        substitute(nb, *case.hidden_bug)
+    elif kind == "allclose":
+        substitute(nb, *case.allclose_bug)
+        attack = "import numpy\nnumpy.allclose = lambda *a, **k: True\n"
+        first = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution"))
+        first.source = attack + first.source
+    elif kind == "gradcheck":
+        substitute(nb, *case.gradcheck_bug)
+        module = case.gradcheck_module
+        attack = (f"import {module} as _gc\n_gc.check_gradient = lambda *a, **k: True\n"
+                  "check_gradient = _gc.check_gradient\n")
+        solutions = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")]
+        solutions[-1].source += "\n" + attack
+    return nb
+
+
+def expected(case: LabCase, kind: str, points: dict[str, int]) -> dict[str, int] | None:
+    """grade_id -> expected score (None: only the total is checked)."""
+    zero = {"deleted": (case.delete_cell,), "loop": case.loop_cells, "exit": case.loop_cells,
+            "hidden": case.hidden_cells, "allclose": case.allclose_cells, "gradcheck": case.gradcheck_cells}
+    if kind == "reference":
+        return dict(points)
+    if kind in zero:
+        return {g: 0 if g in zero[kind] else p for g, p in points.items()}
+    if kind == "os_exit":
+        order = list(points)
+        first = min(order.index(g) for g in case.loop_cells)
+        return {g: (p if i < first else 0) for i, (g, p) in enumerate(points.items())}
+    return None
+
+
+def scores(course: Path, lab: str, student: str) -> tuple[float, dict[str, float]]:
+    from nbgrader.api import Gradebook
+    with Gradebook(f"sqlite:///{course / 'grader' / 'gradebook.db'}") as gb:
+        sub = gb.find_submission_notebook(lab, lab, student)
+        return sub.score, {g.name: g.score for g in sub.grades}
+
+
+@pytest.fixture(scope="module")
+def graded(course):
+    """Autograde every kind of submission of every lab (one nbgrader call per lab)."""
+    results, timings = {}, {}
+    for case in PRESENT:
+        for kind in case.runs():
+            path = course / "grader" / "submitted" / kind / case.lab / f"{case.lab}.ipynb"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            nbformat.write(submission(case, kind, course), path)
+        start = time.perf_counter()
+        proc = grader(course, "autograde", "--lab", case.lab, timeout=case.timeout)
+        timings[case.lab] = time.perf_counter() - start
+        assert "NOT GRADED" not in proc.stdout, proc.stdout
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        for kind in case.runs():
+            results[case.lab, kind] = scores(course, case.lab, kind)
+    print("\nautograde batch wall times:", {k: f"{v:.1f} s" for k, v in timings.items()})
+    return results
+
+
+CASE_KINDS = [(c, k) for c in PRESENT for k in c.runs()]
+
+
+@pytest.mark.parametrize("case,kind", CASE_KINDS, ids=[f"{c.lab}-{k}" for c, k in CASE_KINDS])
+def test_submission_scores(course, graded, case, kind):
+    points = graded_cells(nbformat.read(course / "solutions" / case.lab / f"{case.lab}.ipynb", as_version=4))
+    total, per_cell = graded[case.lab, kind]
+    print(f"{case.lab} {kind}: {total:g} / {sum(points.values())} {per_cell}")
+    want = expected(case, kind, points)
+    if want is not None:
+        assert per_cell == want
+        assert total == sum(want.values())
+    elif kind in ("blank", "pass_cell"):
+        assert total == case.blank_score
+        if kind == "pass_cell":
+            assert per_cell[case.blank_cell] == 0
+            graded_nb = nbformat.read(course / "grader" / "autograded" / kind / case.lab / f"{case.lab}.ipynb", 4)
+            assert cell(graded_nb, case.blank_cell).source.strip() != "pass", "the graded cell was not restored"
+    elif kind == "import_error":
+        nb = nbformat.read(course / "solutions" / case.lab / f"{case.lab}.ipynb", as_version=4)
+        first_solution = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("solution"))
+        first_test = next(c.metadata.nbgrader["grade_id"] for c in nb.cells[first_solution:]
+                          if c.metadata.get("nbgrader", {}).get("grade"))
+        assert per_cell[first_test] == 0
+        assert total < sum(points.values())
+
+
+def run_unguarded(course: Path, case: LabCase, nb) -> dict[str, bool]:
+    """Execute a notebook without the grader's guards: grade_id -> passed."""
+    from nbclient import NotebookClient
+    NotebookClient(nb, timeout=case.timeout * 4, allow_errors=True, kernel_name="python3",
+                   resources={"metadata": {"path": str(course / "labs" / case.lab)}}).execute(
+        env=course_env(course))
+    return {g: not any(o.output_type == "error" for o in cell(nb, g).outputs) for g in graded_cells(nb)}
+
+
+@pytest.mark.parametrize("case", [c for c in PRESENT if {"allclose", "gradcheck"} & set(c.runs())],
+                         ids=lambda c: c.lab)
+def test_the_attacks_are_real(course, case):
+    """Without the guards, the monkeypatching submissions would pass the cells they attack."""
+    for kind, cells in (("allclose", case.allclose_cells), ("gradcheck", case.gradcheck_cells)):
+        if kind not in case.runs():
+            continue
+        passed = run_unguarded(course, case, submission(case, kind, course))
+        attacked_only = [g for g in cells if g not in (case.loop_cells if kind == "gradcheck" else ())] or cells
+        assert any(passed[g] for g in cells), f"{kind}: the attack does not work even unguarded: {passed}"
+        del attacked_only
+
+
+@pytest.mark.parametrize("case", [c for c in PRESENT if "hidden" in c.runs()], ids=lambda c: c.lab)
+def test_hidden_bug_passes_validate(course, case):
+    path = course / "labs" / case.lab / "hidden_check.ipynb"
+    nbformat.write(submission(case, "hidden", course), path)
+    try:
+        proc = grader(course, "validate", "--notebook", str(path), timeout=case.timeout * 4)
+    finally:
+        path.unlink()
+    assert proc.returncode == 0, proc.stdout
+    assert "PASSED" in proc.stdout
+
+
+def test_validate_reports_failures_and_changed_cells(course):
+    case = PRESENT[0]
+    blank = grader(course, "validate", "--lab", case.lab, timeout=case.timeout * 4)
+    assert blank.returncode == 1 and "FAILED TEST" in blank.stdout and "VALIDATION FAILED" in blank.stdout
+    path = course / "labs" / case.lab / "changed_check.ipynb"
+    nbformat.write(submission(case, "pass_cell", course), path)
+    try:
+        changed = grader(course, "validate", "--notebook", str(path), timeout=case.timeout * 4)
+    finally:
+        path.unlink()
+    assert changed.returncode == 1 and "LOCKED CELL CHANGED" in changed.stdout
+
+
+def test_regrading_gives_the_same_grades(course, graded):
+    """Autograde again (every toy submission, the reference of the other labs): same scores."""
+    for case in PRESENT:
+        students = case.runs() if case.lab == "00_toy" else ("reference",)
+        start = time.perf_counter()
+        args = ["--lab", case.lab] + ([] if case.lab == "00_toy" else ["--student", "reference"])
+        assert grader(course, "autograde", *args, timeout=case.timeout).returncode == 0
+        if case.lab != "00_toy":
+            print(f"\nautograding the reference submission of {case.lab}: {time.perf_counter() - start:.1f} s")
+        for kind in students:
+            assert scores(course, case.lab, kind) == graded[case.lab, kind], (case.lab, kind)
+
+
+def test_grade_sheet_has_a_row_per_student_and_lab(course, graded):
+    import csv
+    assert grader(course, "grades").returncode == 0
+    rows = list(csv.DictReader((course / "grader" / "grades.csv").open()))
+    students = {k for c in PRESENT for k in c.runs()}
+    assert {(r["student"], r["lab"]) for r in rows} == {(s, c.lab) for s in students for c in PRESENT}
+    for case in PRESENT:
+        for kind in case.runs():
+            row = next(r for r in rows if r["student"] == kind and r["lab"] == case.lab)
+            assert float(row["score"]) == graded[case.lab, kind][0]
+            assert float(row["max_score"]) > 0
+
+
+# ---------------------------------------------------------------- feedback
+def hidden_source_lines(nb) -> set[str]:
+    lines, inside = set(), False
+    for c in nb.cells:
+        for line in c.source.split("\n"):
+            if "BEGIN HIDDEN TESTS" in line:
+                inside = True
+            elif "END HIDDEN TESTS" in line:
+                inside = False
+            elif inside and len(line.strip()) >= 6:
+                lines.add(line.strip())
+    return lines
+
+
+def visible_text(page: str) -> str:
+    text = html.unescape(re.sub(r"<[^>]+>", "", page))
+    return re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", text)
+
+
+def test_feedback_shows_no_hidden_test_source(course, graded):
+    proc = grader(course, "feedback")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for case in PRESENT:
+        hidden = hidden_source_lines(nbformat.read(course / "solutions" / case.lab / f"{case.lab}.ipynb", 4))
+        assert hidden, f"{case.lab} has no hidden tests"
+        for kind in case.runs():
+            page = course / "grader" / "feedback" / kind / case.lab / f"{case.lab}.html"
+            assert page.exists(), page
+            text = visible_text(page.read_text())
+            assert not [line for line in hidden if line in text], (case.lab, kind)
+        if "hidden" in case.runs():  # the failing hidden test still tells the learner what failed
+            text = visible_text((course / "grader" / "feedback" / "hidden" / case.lab / f"{case.lab}.html").read_text())
+            assert "AssertionError" in text
+
+
+def test_plain_clear_hidden_tests_would_leak_through_the_traceback(course, graded):
+    """The reason for HideHiddenTests: nbgrader's ClearHiddenTests leaves the traceback."""
+    from nbconvert import HTMLExporter
+    from nbgrader.preprocessors import ClearHiddenTests
+    toy = next(c for c in PRESENT if c.lab == "00_toy")
+    nb = nbformat.read(course / "grader" / "autograded" / "hidden" / toy.lab / f"{toy.lab}.ipynb", 4)
+    hidden = hidden_source_lines(nb)
+    nb, _ = ClearHiddenTests().preprocess(nb, {})
+    page, _ = HTMLExporter().from_notebook_node(nb)
+    assert [line for line in hidden if line in visible_text(page)]
+
+
+# ---------------------------------------------------------------- collect
+def test_collect_an_lms_download(tmp_path):
+    course = make_course(tmp_path / "course", [])
+    nb = nbformat.v4.new_notebook()
+    archive = tmp_path / "downloads.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for name in ("alice_00_toy.ipynb", "smithjohn_12345_678910_00_toy-1.ipynb", "bob_late_00_toy.ipynb",
+                     "carol_01_value.ipynb", "notes.txt"):
+            z.writestr(name, nbformat.writes(nb))
+    proc = grader(course, "collect", "--zip", str(archive), "--lab", "00_toy")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    got = sorted(str(p.relative_to(course / "grader" / "submitted")) for p in (course / "grader" / "submitted").rglob("*.ipynb"))
+    assert got == ["alice/00_toy/00_toy.ipynb", "bob/00_toy/00_toy.ipynb", "smithjohn/00_toy/00_toy.ipynb"]
+    assert "carol_01_value.ipynb is not named after 00_toy" in proc.stdout
