@@ -13,7 +13,7 @@ from importlib import import_module as _import_module
 
 __version__ = "0.1.0"
 
-SUBMODULES = ("scalar_nn", "value", "gradcheck", "tensor", "layers", "functional", "losses", "nn", "data", )
+SUBMODULES = ("scalar_nn", "value", "gradcheck", "tensor", "layers", "functional", "losses", "nn", "optim", "optimizers", "schedulers", "data", )
 
 _OWNER = {
     "Module": "scalar_nn",
@@ -94,6 +94,16 @@ _OWNER = {
     "CrossEntropyLoss": "losses",
     "BCEWithLogitsLoss": "losses",
     "MultiMarginLoss": "losses",
+    "Optimizer": "optimizers",
+    "SGD": "optimizers",
+    "RMSprop": "optimizers",
+    "Adam": "optimizers",
+    "AdamW": "optimizers",
+    "clip_grad_norm_": "optimizers",
+    "LRScheduler": "schedulers",
+    "StepLR": "schedulers",
+    "CosineAnnealingLR": "schedulers",
+    "LinearWarmupLR": "schedulers",
     "IDX_DTYPES": "data",
     "MNIST": "data",
     "CIFAR10": "data",
