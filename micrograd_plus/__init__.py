@@ -13,27 +13,19 @@ from importlib import import_module as _import_module
 
 __version__ = "0.1.0"
 
-SUBMODULES = ("scalar_nn", "value", "gradcheck", "tensor", "layers", "functional", "losses", "nn", "optim", "optimizers", "schedulers", "data", )
+SUBMODULES = ("scalar_nn", "value", "gradcheck", "tensor", "layers", "functional", "losses", "nn", "optim", "optimizers", "schedulers", "data", "training", )
 
 _OWNER = {
-    "Module": "scalar_nn",
     "Neuron": "scalar_nn",
     "Layer": "scalar_nn",
     "MLP": "scalar_nn",
     "make_moons": "scalar_nn",
     "max_margin_loss": "scalar_nn",
-    "accuracy": "scalar_nn",
+    "binary_accuracy": "scalar_nn",
     "plot_decision_boundary": "scalar_nn",
-    "VALUE_OPS": "value",
     "numerical_derivative": "value",
     "Value": "value",
-    "topological_order": "value",
     "draw_graph": "value",
-    "OpCase": "value",
-    "relative_error": "value",
-    "op_case": "value",
-    "sample_inputs": "value",
-    "check_op": "value",
     "rel_error": "gradcheck",
     "numerical_gradient": "gradcheck",
     "GradientCheckError": "gradcheck",
@@ -50,7 +42,10 @@ _OWNER = {
     "Div": "tensor",
     "Neg": "tensor",
     "Pow": "tensor",
+    "topological_order": "tensor",
     "run_backward": "tensor",
+    "OpCase": "tensor",
+    "check_op": "tensor",
     "check_group": "tensor",
     "unbroadcast": "tensor",
     "MatMul": "tensor",
@@ -65,8 +60,8 @@ _OWNER = {
     "Reshape": "tensor",
     "Transpose": "tensor",
     "GetItem": "tensor",
-    "IncompatibleKeys": "layers",
     "Parameter": "layers",
+    "Module": "layers",
     "LinearFunction": "layers",
     "linear": "layers",
     "init_weight": "layers",
@@ -126,7 +121,15 @@ _OWNER = {
     "fetch": "data",
     "load_mnist": "data",
     "load_cifar10": "data",
-    "main": "data",
+    "DataLoader": "training",
+    "train_epoch": "training",
+    "evaluate": "training",
+    "fit": "training",
+    "plot_training_history": "training",
+    "get_memory_usage": "training",
+    "get_peak_memory": "training",
+    "predict": "training",
+    "confusion_matrix": "training",
 }
 
 __all__ = [*_OWNER, *SUBMODULES]

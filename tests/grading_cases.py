@@ -70,6 +70,28 @@ CASES = [
         gradcheck_bug=("return x ** 3", "return x ** 3 + x"),
         gradcheck_cells=("test_cube", "test_cube_gradient"), gradcheck_module="toycheck",
     ),
+    LabCase(
+        lab="03_layers", timeout=15,
+        blank_cell="test_module", delete_cell="test_layernorm",
+        loop_function="softmax", loop_cells=("test_activations",),
+        hidden_bug=("return Sequential(*layers[index])", "return layers[index]"), hidden_cells=("test_sequential",),
+        allclose_bug=("return _as_tensor(x).relu()", "return _as_tensor(x).relu() * 2"),
+        allclose_cells=("test_activations",),
+        gradcheck_bug=("grad_b = grad_2d.sum(axis=0) if needs_b", "grad_b = 2 * grad_2d.sum(axis=0) if needs_b"),
+        gradcheck_cells=("test_linear", "test_sequential"),
+    ),
+    LabCase(
+        lab="04_losses", timeout=15,
+        blank_cell="test_mse", delete_cell="test_hinge",
+        loop_function="multi_margin_loss", loop_cells=("test_hinge",),
+        hidden_bug=("losses = -(target * log_probs).sum(axis=1)",
+                    "losses = -(target * log_probs).sum(axis=1) * target.max(axis=1)"),
+        hidden_cells=("test_ce_values", "test_ce_grad"),
+        allclose_bug=("np.log1p(np.exp(-np.abs(x)))", "np.log1p(np.exp(-np.abs(x))) + 0.01"),
+        allclose_cells=("test_bce", "test_modules"),
+        gradcheck_bug=("else 2.0 * violation)", "else 3.0 * violation)"),
+        gradcheck_cells=("test_hinge",),
+    ),
 ]
 
 
