@@ -94,7 +94,12 @@ def numerical_gradient(f, inputs, eps=1e-6, grad_output=None):
 
 
 class GradientCheckError(AssertionError):
-    """An autograd gradient disagrees with the numerical one (the message says where and by how much)."""
+    """An autograd gradient disagrees with the numerical one (the message says where and by how much).
+
+    Example:
+        >>> issubclass(GradientCheckError, AssertionError)
+        True
+    """
 
 
 def check_gradient(f, inputs, tol=1e-5, eps=1e-6, atol=1e-8, grad_output=None, seed=0, name=None):

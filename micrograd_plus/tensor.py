@@ -134,11 +134,11 @@ class Function:
         ctx = Context()
         needs_graph = False
         if _grad_enabled:
-            parents = tuple(x if isinstance(x, Tensor) and x.requires_grad else None for x in inputs)
-            needs_graph = any(p is not None for p in parents)
+            needs = tuple([isinstance(x, Tensor) and x.requires_grad for x in inputs])
+            needs_graph = True in needs
             if needs_graph:
-                ctx.fn, ctx.parents = cls, parents
-                ctx.needs_input_grad = tuple(p is not None for p in parents)
+                ctx.fn, ctx.needs_input_grad = cls, needs
+                ctx.parents = tuple([x if need else None for x, need in zip(inputs, needs)])
         arrays = [x.data if isinstance(x, Tensor) else x for x in inputs]
         out = cls.forward(ctx, *arrays)
         if not isinstance(out, np.ndarray):  # NumPy reductions return scalars, not 0-d arrays
@@ -395,7 +395,12 @@ class Tensor:
 
 # %% ../solutions/02_tensor/02_tensor.ipynb #elementwise
 class Add(Function):
-    """x + y (with broadcasting)."""
+    """x + y (with broadcasting).
+
+    Example:
+        >>> Add.apply(Tensor([1.0, 2.0]), 3.0)
+        Tensor([4., 5.])
+    """
 
     @staticmethod
     def forward(ctx, x, y):
@@ -407,7 +412,12 @@ class Add(Function):
 
 
 class Sub(Function):
-    """x - y (with broadcasting)."""
+    """x - y (with broadcasting).
+
+    Example:
+        >>> Sub.apply(3.0, Tensor([1.0, 2.0]))
+        Tensor([2., 1.])
+    """
 
     @staticmethod
     def forward(ctx, x, y):
@@ -419,7 +429,12 @@ class Sub(Function):
 
 
 class Mul(Function):
-    """x * y (with broadcasting)."""
+    """x * y (with broadcasting).
+
+    Example:
+        >>> Mul.apply(Tensor([1.0, 2.0]), Tensor([3.0, 4.0]))
+        Tensor([3., 8.])
+    """
 
     @staticmethod
     def forward(ctx, x, y):
@@ -433,7 +448,12 @@ class Mul(Function):
 
 
 class Div(Function):
-    """x / y (with broadcasting)."""
+    """x / y (with broadcasting).
+
+    Example:
+        >>> Div.apply(Tensor([1.0, 2.0]), 4.0)
+        Tensor([0.25, 0.5 ])
+    """
 
     @staticmethod
     def forward(ctx, x, y):
@@ -449,7 +469,12 @@ class Div(Function):
 
 
 class Neg(Function):
-    """-x."""
+    """-x.
+
+    Example:
+        >>> Neg.apply(Tensor([1.0, -2.0]))
+        Tensor([-1.,  2.])
+    """
 
     @staticmethod
     def forward(ctx, x):
@@ -461,7 +486,12 @@ class Neg(Function):
 
 
 class Pow(Function):
-    """x ** y: a tensor to a number or tensor power, or a number to a tensor power."""
+    """x ** y: a tensor to a number or tensor power, or a number to a tensor power.
+
+    Example:
+        >>> Pow.apply(Tensor([2.0, 3.0]), 2)
+        Tensor([4., 9.])
+    """
 
     @staticmethod
     def forward(ctx, x, y):
@@ -735,6 +765,11 @@ def check_op(case, check_gradient, tol=1e-5):
 
     Raises:
         AssertionError: naming the op, what is wrong, expected vs got.
+
+    Example:
+        >>> from micrograd_plus.gradcheck import check_gradient
+        >>> check_op(TENSOR_OPS[0], check_gradient) < 1e-7
+        True
     """
     inputs = case.inputs()
     got = case.fn(*inputs)
@@ -747,7 +782,14 @@ def check_op(case, check_gradient, tol=1e-5):
 
 
 def check_group(group, check_gradient):
-    """Run ``check_op`` on every case of ``group``; print one line per op. Returns {name: relative error}."""
+    """Run ``check_op`` on every case of ``group``; print one line per op. Returns {name: relative error}.
+
+    Example:
+        >>> from micrograd_plus.gradcheck import check_gradient
+        >>> sorted(check_group("unary", check_gradient))  # doctest: +ELLIPSIS
+        exp ...
+        ['exp', 'log', 'relu', 'sigmoid', 'tanh']
+    """
     results = {}
     for case in TENSOR_OPS:
         if case.group == group:
@@ -792,6 +834,10 @@ class MatMul(Function):
 
     Raises:
         ValueError: naming both shapes when they do not align.
+
+    Example:
+        >>> MatMul.apply(Tensor([[1.0, 2.0]]), Tensor([[3.0], [4.0]]))
+        Tensor([[11.]])
     """
 
     @staticmethod
@@ -829,7 +875,12 @@ class MatMul(Function):
 
 # %% ../solutions/02_tensor/02_tensor.ipynb #unary
 class Exp(Function):
-    """e**x."""
+    """e**x.
+
+    Example:
+        >>> Exp.apply(Tensor([0.0]))
+        Tensor([1.])
+    """
 
     @staticmethod
     def forward(ctx, x):
@@ -844,7 +895,12 @@ class Exp(Function):
 
 
 class Log(Function):
-    """Natural logarithm (NaN / -inf for non-positive inputs, like NumPy)."""
+    """Natural logarithm (NaN / -inf for non-positive inputs, like NumPy).
+
+    Example:
+        >>> Log.apply(Tensor([1.0]))
+        Tensor([0.])
+    """
 
     @staticmethod
     def forward(ctx, x):
@@ -858,7 +914,12 @@ class Log(Function):
 
 
 class Tanh(Function):
-    """Hyperbolic tangent."""
+    """Hyperbolic tangent.
+
+    Example:
+        >>> Tanh.apply(Tensor([0.0]))
+        Tensor([0.])
+    """
 
     @staticmethod
     def forward(ctx, x):
@@ -873,7 +934,12 @@ class Tanh(Function):
 
 
 class Sigmoid(Function):
-    """Logistic function, as 0.5 * (1 + tanh(x / 2)) so that it cannot overflow."""
+    """Logistic function, as 0.5 * (1 + tanh(x / 2)) so that it cannot overflow.
+
+    Example:
+        >>> Sigmoid.apply(Tensor([0.0, -1000.0]))
+        Tensor([0.5, 0. ])
+    """
 
     @staticmethod
     def forward(ctx, x):
@@ -888,7 +954,12 @@ class Sigmoid(Function):
 
 
 class ReLU(Function):
-    """max(x, 0); the gradient at 0 is 0."""
+    """max(x, 0); the gradient at 0 is 0.
+
+    Example:
+        >>> ReLU.apply(Tensor([-1.0, 2.0]))
+        Tensor([0., 2.])
+    """
 
     @staticmethod
     def forward(ctx, x):
@@ -911,7 +982,12 @@ def _expand(grad, axis, keepdims):
 
 
 class Sum(Function):
-    """Sum over ``axis`` (None, int or tuple)."""
+    """Sum over ``axis`` (None, int or tuple).
+
+    Example:
+        >>> Sum.apply(Tensor([[1.0, 2.0], [3.0, 4.0]]), 0, False)
+        Tensor([4., 6.])
+    """
 
     @staticmethod
     def forward(ctx, x, axis=None, keepdims=False):
@@ -924,7 +1000,13 @@ class Sum(Function):
 
 
 class Mean(Function):
-    """Mean over ``axis`` (None, int or tuple)."""
+    """Mean over ``axis`` (None, int or tuple).
+
+    Example:
+        >>> Mean.apply(Tensor([[1.0, 2.0], [3.0, 4.0]]), 1, True)
+        Tensor([[1.5],
+                [3.5]])
+    """
 
     @staticmethod
     def forward(ctx, x, axis=None, keepdims=False):
@@ -939,7 +1021,14 @@ class Mean(Function):
 
 
 class Max(Function):
-    """Maximum over ``axis``; the gradient is shared evenly among tied maxima."""
+    """Maximum over ``axis``; the gradient is shared evenly among tied maxima.
+
+    Example:
+        >>> x = Tensor([1.0, 3.0, 3.0], requires_grad=True)
+        >>> Max.apply(x, None, False).backward()
+        >>> x.grad
+        array([0. , 0.5, 0.5], dtype=float32)
+    """
 
     @staticmethod
     def forward(ctx, x, axis=None, keepdims=False):
@@ -952,13 +1041,18 @@ class Max(Function):
     def backward(ctx, grad):
         x, m = ctx.saved_tensors
         mask = x == m
-        count = mask.sum(axis=ctx.axis, keepdims=True)
+        count = mask.sum(axis=ctx.axis, keepdims=True, dtype=x.dtype)  # an int count would upcast to float64
         return mask * (_expand(grad, ctx.axis, ctx.keepdims) / count)
 
 
 # %% ../solutions/02_tensor/02_tensor.ipynb #shape_ops
 class Reshape(Function):
-    """The same data in a new shape."""
+    """The same data in a new shape.
+
+    Example:
+        >>> Reshape.apply(Tensor([1.0, 2.0, 3.0, 4.0]), (2, 2)).shape
+        (2, 2)
+    """
 
     @staticmethod
     def forward(ctx, x, shape):
@@ -971,7 +1065,12 @@ class Reshape(Function):
 
 
 class Transpose(Function):
-    """Permute the axes (``axes=None`` reverses them)."""
+    """Permute the axes (``axes=None`` reverses them).
+
+    Example:
+        >>> Transpose.apply(Tensor(np.zeros((2, 3, 4))), (1, 0, 2)).shape
+        (3, 2, 4)
+    """
 
     @staticmethod
     def forward(ctx, x, axes=None):
@@ -990,7 +1089,14 @@ def _is_basic_index(index):
 
 
 class GetItem(Function):
-    """``x[index]``: basic indexing and integer-array indexing; repeated indices accumulate."""
+    """``x[index]``: basic indexing and integer-array indexing; repeated indices accumulate.
+
+    Example:
+        >>> x = Tensor([1.0, 2.0, 3.0], requires_grad=True)
+        >>> GetItem.apply(x, [0, 0, 2]).backward(np.ones(3))
+        >>> x.grad
+        array([2., 0., 1.], dtype=float32)
+    """
 
     @staticmethod
     def forward(ctx, x, index):
