@@ -9,6 +9,7 @@ Hidden tests are not in the learner's notebook: passing here is necessary, not s
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import textwrap
 from pathlib import Path
@@ -23,6 +24,8 @@ def course_config():
 
 
 def _excerpt(text: str, lines: int = 12) -> str:
+    if not sys.stdout.isatty():
+        text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", text)
     rows = text.strip().splitlines()
     more = [f"... ({len(rows) - lines} more lines)"] if len(rows) > lines else []
     return textwrap.indent("\n".join(rows[:lines] + more), "    ")

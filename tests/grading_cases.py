@@ -92,6 +92,15 @@ CASES = [
         gradcheck_bug=("else 2.0 * violation)", "else 3.0 * violation)"),
         gradcheck_cells=("test_hinge",),
     ),
+    LabCase(
+        lab="05_optimizers", timeout=30,
+        blank_cell="test_sgd", delete_cell="test_steplr",
+        loop_function="clip_grad_norm_", loop_cells=("test_clip_grad_norm",),
+        hidden_bug=('buf += (1.0 - float(group["dampening"])) * grad', "buf += grad"), hidden_cells=("test_sgd",),
+        allclose_bug=("data *= 1.0 - lr * weight_decay  # AdamW", "data *= 1.0 - weight_decay  # AdamW"),
+        allclose_cells=("test_adamw",),
+        kinds=("reference", "blank", "pass_cell", "deleted", "loop", "hidden", "allclose"),
+    ),
 ]
 
 

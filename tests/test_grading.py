@@ -115,7 +115,14 @@ def submission(case: LabCase, kind: str, course: Path):
     """The notebook of one kind of submission (see tests/grading_cases.py)."""
     lab = case.lab
     release = nbformat.read(course / "labs" / lab / f"{lab}.ipynb", as_version=4)
-    nb = nbformat.read(course / "solutions" / lab / f"{lab}.ipynb", as_version=4)
+    # a learner's notebook: the release with every solution cell filled in from the reference
+    nb = nbformat.read(course / "labs" / lab / f"{lab}.ipynb", as_version=4)
+    reference = {c.metadata.nbgrader["grade_id"]: c.source
+                 for c in nbformat.read(course / "solutions" / lab / f"{lab}.ipynb", as_version=4).cells
+                 if c.metadata.get("nbgrader", {}).get("solution")}
+    for c in nb.cells:
+        if c.metadata.get("nbgrader", {}).get("solution"):
+            c.source = reference[c.metadata.nbgrader["grade_id"]]
     if kind == "blank":
         return release
     if kind == "pass_cell":
@@ -142,8 +149,8 @@ def submission(case: LabCase, kind: str, course: Path):
     elif kind == "gradcheck":
         substitute(nb, *case.gradcheck_bug)
         module = case.gradcheck_module
-        attack = (f"import {module} as _gc\n_gc.check_gradient = lambda *a, **k: True\n"
-                  "check_gradient = _gc.check_gradient\n")
+        attack = (f"import numpy, {module} as _gc\n_gc.check_gradient = lambda *a, **k: True\n"
+                  "check_gradient = _gc.check_gradient\nnumpy.allclose = lambda *a, **k: True\n")
         solutions = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")]
         solutions[-1].source += "\n" + attack
     return nb
@@ -235,9 +242,7 @@ def test_the_attacks_are_real(course, case):
         if kind not in case.runs():
             continue
         passed = run_unguarded(course, case, submission(case, kind, course))
-        attacked_only = [g for g in cells if g not in (case.loop_cells if kind == "gradcheck" else ())] or cells
         assert any(passed[g] for g in cells), f"{kind}: the attack does not work even unguarded: {passed}"
-        del attacked_only
 
 
 @pytest.mark.parametrize("case", [c for c in PRESENT if "hidden" in c.runs()], ids=lambda c: c.lab)
