@@ -3,7 +3,7 @@
 # %% auto #0
 __all__ = ['IDX_DTYPES', 'MNIST', 'CIFAR10', 'DATASETS', 'CIFAR10_CLASSES', 'NO_NETWORK_HINT', 'DatasetError', 'IDXError',
            'ChecksumError', 'DownloadError', 'read_idx', 'DataFile', 'DatasetSpec', 'data_root', 'local_copies',
-           'file_digest', 'verify_file', 'download', 'import_files', 'fetch', 'load_mnist', 'load_cifar10', 'main']
+           'file_digest', 'verify_file', 'download', 'import_files', 'fetch', 'load_mnist', 'load_cifar10']
 
 # %% ../solutions/06_mnist/06_mnist.ipynb #co003
 """Datasets for the course: the IDX reader, a registry of checksummed files, fetch and loaders."""
@@ -346,12 +346,12 @@ def _progress_bar(total, desc, enabled):
     if not enabled:
         return None
     try:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm
     except ImportError:
         print(f"downloading {desc} ({total or '?'} bytes; pip install 'micrograd-plus[progress]' for a progress bar)",
               file=sys.stderr)
         return None
-    return tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024, leave=False)
+    return tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024, leave=False, file=sys.stderr)
 
 
 def download(url, dest, data_file, timeout=10.0, progress=True):
@@ -770,7 +770,7 @@ def load_cifar10(root=None, layout="NCHW", validation_size=0, seed=0, fetch_miss
     return (images(X_train), y_train), (images(X_test), y_test)
 
 # %% ../solutions/06_mnist/06_mnist.ipynb #co019
-def main(argv=None):
+def _main(argv=None):
     """The ``python -m micrograd_plus.data`` command line; returns the exit status."""
     import argparse
 
@@ -802,4 +802,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__" and "ipykernel" not in sys.modules:  # not when this cell runs in the notebook
-    sys.exit(main())
+    sys.exit(_main())

@@ -390,14 +390,14 @@ def test_cli_fetch_without_network_exits_1_with_the_hint(tmp_path, monkeypatch, 
     spec = DatasetSpec("mnist", MNIST.files, mirrors=("http://no-such-host.invalid/",))
     monkeypatch.setitem(data.DATASETS, "mnist", spec)
     monkeypatch.setattr(data, "local_copies", lambda: [])
-    assert data.main(["fetch", "mnist", "--root", str(tmp_path)]) == 1
+    assert data._main(["fetch", "mnist", "--root", str(tmp_path)]) == 1
     assert "make data FROM=" in capsys.readouterr().err
 
 
 def test_progress_bar_and_plain_message(tmp_path, make_mirror, monkeypatch, capsys):
     good = make_mirror(PAYLOAD)
     data.download(good.url + "a.bin", tmp_path / "a.bin", SPEC.files[0], progress=True)  # tqdm
-    monkeypatch.setitem(sys.modules, "tqdm.auto", None)  # tqdm missing: a plain message
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # tqdm missing: a plain message
     data.download(good.url + "b.bin", tmp_path / "b.bin", SPEC.files[1], progress=True)
     assert "downloading b.bin" in capsys.readouterr().err
     assert (tmp_path / "b.bin").read_bytes() == PAYLOAD["b.bin"]
@@ -452,9 +452,9 @@ def test_make_data_from_command(tmp_path, shared_datasets):
                           str(shared_datasets / "mnist")], cwd=ROOT, env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert f"mnist: 4 files verified in {tmp_path / 'mnist'}" in out.stdout
-    assert data.main(["verify", "mnist", "--root", str(tmp_path)]) == 0
+    assert data._main(["verify", "mnist", "--root", str(tmp_path)]) == 0
     (tmp_path / "mnist" / "t10k-labels-idx1-ubyte.gz").write_bytes(b"bad")
-    assert data.main(["verify", "mnist", "--root", str(tmp_path)]) == 1
+    assert data._main(["verify", "mnist", "--root", str(tmp_path)]) == 1
 
 
 def test_local_copies_are_used_before_the_network(tmp_path, shared_datasets, monkeypatch):
