@@ -36,7 +36,9 @@ def _reduce(losses, reduction):
 
 
 def _grad_scale(grad, n, reduction, ndim):
-    """The upstream gradient of a reduced loss, shaped to multiply per-element gradients."""
+    """The factor that multiplies d(loss_i)/d(input) in a backward: ``grad / n`` for the mean over ``n``
+    terms, ``grad`` for the sum, and for ``"none"`` the per-sample ``grad`` with trailing axes added up to
+    ``ndim`` dimensions, so that it broadcasts against an input gradient of ``ndim`` dimensions."""
     if reduction == "mean":
         return grad / n
     if reduction == "sum":
@@ -81,7 +83,7 @@ class MSEFunction(Function):
     @staticmethod
     def backward(ctx, grad):
         (diff,) = ctx.saved_tensors
-        grad_x = 2.0 * diff * _grad_scale(grad, diff.size, ctx.reduction, 0 if ctx.reduction != "none" else diff.ndim)
+        grad_x = 2.0 * diff * _grad_scale(grad, diff.size, ctx.reduction, diff.ndim)
         return grad_x, -grad_x, None
 
 
@@ -247,7 +249,7 @@ class BCEWithLogitsFunction(Function):
     @staticmethod
     def backward(ctx, grad):
         x, y = ctx.saved_tensors
-        scale = _grad_scale(grad, x.size, ctx.reduction, 0 if ctx.reduction != "none" else x.ndim)
+        scale = _grad_scale(grad, x.size, ctx.reduction, x.ndim)
         return (_stable_sigmoid(x) - y) * scale, None, None
 
 

@@ -53,6 +53,7 @@ def test_named_parameters_order_buffers_and_children():
     m = Pair()
     assert [n for n, _ in m.named_parameters()] == ["scale", "first.weight", "first.bias", "second.weight", "second.bias"]
     assert [n for n, _ in m.named_buffers()] == ["steps"]
+    assert [id(b) for b in m.buffers()] == [id(m.steps)]
     assert list(m.children()) == [m.first, m.second]
     assert [n for n, _ in m.named_modules()] == ["", "first", "second"]
     assert list(m.state_dict()) == ["scale", "steps", "first.weight", "first.bias", "second.weight", "second.bias"]

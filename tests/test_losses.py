@@ -292,3 +292,28 @@ def test_a_training_step_with_each_loss_leaks_no_tensor(loss_fn, target):
     assert all(r() is None for res in results for r in res[:2]), "the step's graph must be freed immediately"
     assert _live_tensors() == before, "a training step left Tensors alive"
     assert results[-1][2] < first, "the manual SGD steps should lower the loss"
+
+
+def test_a_training_step_with_adam_leaks_no_tensor():
+    from micrograd_plus.layers import BatchNorm1d, Dropout, Linear, ReLU, Sequential
+    from micrograd_plus.optimizers import Adam
+
+    model = Sequential(Linear(7, 16, rng=0), BatchNorm1d(16), ReLU(), Dropout(0.1, rng=0), Linear(16, 5, rng=1))
+    opt = Adam(model.parameters(), lr=1e-2)
+    loss_fn = CrossEntropyLoss()
+    x = np.random.default_rng(0).normal(size=(6, 7)).astype(np.float32)
+
+    def step():
+        logits = model(Tensor(x))
+        loss = loss_fn(logits, LABELS)
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        return weakref.ref(logits), weakref.ref(loss)
+
+    step()
+    before = _live_tensors()
+    refs = [r for _ in range(3) for r in step()]
+    assert all(r() is None for r in refs)
+    assert _live_tensors() == before
+    assert all(p.grad is None for p in model.parameters())
