@@ -10,6 +10,9 @@ from pathlib import Path as _Path
 import pytest as _pytest
 
 _SHARED_DATASETS = _Path(__file__).resolve().parent.parent.parent / "shared" / "datasets"
+# Subprocesses (nbgrader autograding a lab in a temporary course, notebooks) find the files there too.
+if not _os.environ.get("MICROGRAD_PLUS_DATA_FROM") and (_SHARED_DATASETS / "mnist").is_dir():
+    _os.environ["MICROGRAD_PLUS_DATA_FROM"] = str(_SHARED_DATASETS)
 
 
 @_pytest.fixture(scope="session")

@@ -101,6 +101,16 @@ CASES = [
         allclose_cells=("test_adamw",),
         kinds=("reference", "blank", "pass_cell", "deleted", "loop", "hidden", "allclose"),
     ),
+    LabCase(
+        # Trains the MNIST MLP (two epochs) in every submission that gets that far: few kinds.
+        # Every learner function also runs in ungraded demo cells, so no loop/exit kinds.
+        lab="06_mnist", timeout=300,
+        blank_cell="test_dataloader", delete_cell="test_evaluate",
+        loop_function="evaluate", loop_cells=("test_evaluate",),
+        hidden_bug=("total_loss += loss.item() * n", "total_loss += loss.item() * 16"),  # unweighted mean
+        hidden_cells=("test_train_epoch",),
+        kinds=("reference", "blank", "pass_cell", "deleted", "hidden"),
+    ),
 ]
 
 
