@@ -71,7 +71,17 @@ CASES = [
         gradcheck_cells=("test_cube", "test_cube_gradient"), gradcheck_module="toycheck",
     ),
     LabCase(
-        lab="03_layers", timeout=15,
+        lab="01_value", timeout=60, blank_cell="test_add_sub", delete_cell="test_pow",
+        loop_function="", loop_cells=(), hidden_bug=("", ""), hidden_cells=(),
+        kinds=("reference", "blank", "pass_cell", "deleted"),
+    ),
+    LabCase(
+        lab="02_tensor", timeout=60, blank_cell="test_matmul", delete_cell="test_unary",
+        loop_function="", loop_cells=(), hidden_bug=("", ""), hidden_cells=(),
+        kinds=("reference", "blank", "pass_cell", "deleted"),
+    ),
+    LabCase(
+        lab="03_layers", timeout=15, blank_score=3,  # test_init passes on the blank release
         blank_cell="test_module", delete_cell="test_layernorm",
         loop_function="softmax", loop_cells=("test_activations",),
         hidden_bug=("return Sequential(*layers[index])", "return layers[index]"), hidden_cells=("test_sequential",),

@@ -31,3 +31,27 @@ def test_points_are_integers():
         for c in nbformat.read(nb_path, as_version=4).cells:
             points = c.metadata.get("nbgrader", {}).get("points")
             assert points is None or float(points).is_integer(), (nb_path.name, c.metadata.nbgrader["grade_id"])
+
+
+def test_graded_cells_show_no_number():
+    """nbgrader reads a number shown by a graded cell as its *partial score*.
+
+    A graded cell ending with e.g. ``check_gradient(...)`` (which returns the relative
+    error) displays that number and scores it (1e-10 of 2 points), in autograding and in
+    the learner's Validate alike. End such a cell with an assignment
+    (``_ = check_gradient(...)``) or a semicolon. Checked on the committed outputs.
+    """
+    offenders = []
+    for nb_path in lab_notebooks(ROOT / "solutions"):
+        for c in nbformat.read(nb_path, as_version=4).cells:
+            meta = c.metadata.get("nbgrader", {})
+            if not (meta.get("grade") and c.cell_type == "code"):
+                continue
+            for out in c.get("outputs", []):
+                if out.output_type == "execute_result":
+                    try:
+                        float(out.data.get("text/plain", ""))
+                    except ValueError:
+                        continue
+                    offenders.append(f"{nb_path.parent.name}:{meta['grade_id']}")
+    assert not offenders, f"graded cells that show a number (nbgrader scores it as partial credit): {offenders}"
