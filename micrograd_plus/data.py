@@ -26,11 +26,26 @@ import numpy as np
 
 
 class DatasetError(RuntimeError):
-    """A dataset file is missing, corrupt, or could not be downloaded."""
+    """A dataset file is missing, corrupt, or could not be downloaded (base of the errors below).
+
+    Example:
+        >>> issubclass(ChecksumError, DatasetError) and issubclass(DownloadError, DatasetError)
+        True
+    """
 
 
 class IDXError(DatasetError, ValueError):
-    """A file is not a valid IDX file (wrong magic number, truncated, ...)."""
+    """A file is not a valid IDX file (wrong magic number, truncated, ...).
+
+    Example:
+        >>> import tempfile, os
+        >>> p = os.path.join(tempfile.mkdtemp(), "x.idx"); _ = open(p, "wb").write(bytes([1, 0, 8, 1]))
+        >>> try:
+        ...     read_idx(p)
+        ... except IDXError as err:
+        ...     print("bad IDX magic number" in str(err))
+        True
+    """
 
 
 class ChecksumError(DatasetError):
@@ -41,6 +56,11 @@ class ChecksumError(DatasetError):
         algorithm: ``"sha256"`` or ``"md5"``.
         expected: the hex digest the registry records.
         actual: the hex digest of the bytes that were checked.
+
+    Example:
+        >>> err = ChecksumError("data/mnist/x.gz", "sha256", "ab12", "cd34")
+        >>> print(err)  # doctest: +ELLIPSIS
+        checksum mismatch for data/mnist/x.gz: expected sha256 ab12, got cd34. ...
     """
 
     def __init__(self, path, algorithm, expected, actual, hint=""):
@@ -50,7 +70,17 @@ class ChecksumError(DatasetError):
 
 
 class DownloadError(DatasetError):
-    """No mirror could deliver a file (no network, server errors, bad data)."""
+    """No mirror could deliver a file (no network, server errors, bad data).
+
+    Example:
+        >>> spec = DatasetSpec("toy", (DataFile("a.bin", sha256="0" * 64),), mirrors=("http://no-such-host.invalid/",))
+        >>> import tempfile
+        >>> try:
+        ...     fetch(spec, tempfile.mkdtemp(), search_local=False, progress=False)
+        ... except DownloadError as err:
+        ...     print("make data FROM=/path/to/folder" in str(err))
+        True
+    """
 
 # %% ../solutions/06_mnist/06_mnist.ipynb #co004
 # IDX type codes -> NumPy dtypes (IDX numbers are big-endian).
@@ -125,7 +155,14 @@ def read_idx(path):
 # %% ../solutions/06_mnist/06_mnist.ipynb #co007
 @dataclass(frozen=True)
 class DataFile:
-    """One file of a dataset and its published checksum (sha256 preferred, else md5)."""
+    """One file of a dataset and its published checksum (sha256 preferred, else md5).
+
+    Example:
+        >>> MNIST.files[3].name, MNIST.files[3].checksum[0]
+        ('t10k-labels-idx1-ubyte.gz', 'sha256')
+        >>> CIFAR10.files[0].checksum
+        ('md5', '5dd7e06a14cb22eb9f671a540d1b7c25')
+    """
     name: str
     sha256: str = ""
     md5: str = ""
@@ -149,6 +186,10 @@ class DatasetSpec:
         archive_dir: the folder inside the archive (and inside an extracted copy)
             that holds the files.
         source: a line naming the dataset's authors and licence.
+
+    Example:
+        >>> sorted(DATASETS), len(MNIST.files), MNIST.mirrors[0]
+        (['cifar10', 'mnist'], 4, 'https://ossci-datasets.s3.amazonaws.com/mnist/')
     """
     name: str
     files: tuple
@@ -240,6 +281,10 @@ def local_copies():
 
     Returns:
         list of existing folders.
+
+    Example:
+        >>> all(folder.is_dir() for folder in local_copies())
+        True
     """
     found = [Path(p).expanduser() for p in os.environ.get("MICROGRAD_PLUS_DATA_FROM", "").split(os.pathsep) if p]
     repo = _repo_root()
@@ -318,6 +363,14 @@ def verify_file(path, data_file, use_stamp=True):
     Raises:
         ChecksumError: the digest differs (the message names the file and both hashes).
         FileNotFoundError: ``path`` does not exist.
+
+    Example:
+        >>> import tempfile, os
+        >>> p = os.path.join(tempfile.mkdtemp(), "x"); _ = open(p, "wb").write(b"abc")
+        >>> verify_file(p, DataFile("x", md5="900150983cd24fb0d6963f7d28e17f72")).name
+        'x'
+        >>> os.path.exists(p + ".verified")
+        True
     """
     path = Path(path)
     algorithm, expected = data_file.checksum
@@ -377,6 +430,15 @@ def download(url, dest, data_file, timeout=10.0, progress=True):
             file is deleted, so the next attempt starts clean).
         DownloadError: the connection failed or ended early (the ``.part`` file is
             kept for resuming).
+
+    Example:
+        >>> import tempfile, os
+        >>> dest = os.path.join(tempfile.mkdtemp(), "a.bin")
+        >>> try:
+        ...     download("http://no-such-host.invalid/a.bin", dest, None, progress=False)
+        ... except DownloadError:
+        ...     print(os.path.exists(dest), os.path.exists(dest + ".part"))
+        False False
     """
     dest = Path(dest)
     part = dest.with_name(dest.name + ".part")
@@ -533,8 +595,25 @@ def _find_archive(folder, spec):
 def import_files(spec, folder, dest_dir, wanted, link=False):
     """Import the ``wanted`` files of ``spec`` from a local folder (copies, verified first).
 
+    Args:
+        spec: the :class:`DatasetSpec`.
+        folder: where the files are: directly, in ``<name>/``, or as the spec's archive
+            (or its extracted folder).
+        dest_dir: the dataset's folder under the data root.
+        wanted: names of the files to import.
+        link: hard-link instead of copying when possible.
+
     Returns:
         set of the names imported (those not found in ``folder`` are left out).
+
+    Raises:
+        ChecksumError: a file (or archive member) has the wrong checksum; nothing of it is kept.
+
+    Example:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> import_files(MNIST, tempfile.mkdtemp(), Path(tempfile.mkdtemp()), {"t10k-labels-idx1-ubyte.gz"})
+        set()
     """
     folder, imported = Path(folder).expanduser(), set()
     for data_file in spec.files:

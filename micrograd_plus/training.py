@@ -252,6 +252,12 @@ def plot_training_history(history, val_label="validation"):
 
     Raises:
         ImportError: matplotlib is not installed.
+
+    Example:
+        >>> fig = plot_training_history({"train_loss": [0.5, 0.3], "train_acc": [0.8, 0.9],
+        ...                              "val_loss": [0.4, 0.35], "val_acc": [0.85, 0.88]}, val_label="test")
+        >>> [ax.get_title() for ax in fig.axes]
+        ['loss (cross-entropy)', 'accuracy']
     """
     try:
         import matplotlib.pyplot as plt
@@ -305,7 +311,12 @@ def get_memory_usage():
 
 
 def get_peak_memory():
-    """The peak resident memory of this process so far, in MiB (``resource.getrusage``)."""
+    """The peak resident memory of this process so far, in MiB (``resource.getrusage``).
+
+    Example:
+        >>> get_peak_memory() >= get_memory_usage() * 0.9
+        True
+    """
     import resource
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes on macOS, KiB elsewhere
