@@ -693,7 +693,11 @@ def fetch(name, root=None, from_dir=None, *, mirrors=None, search_local=True, li
         return dest_dir
     if search_local:
         for folder in local_copies():
-            missing -= import_files(spec, folder, dest_dir, missing, link=link)
+            try:
+                missing -= import_files(spec, folder, dest_dir, missing, link=link)
+            except DatasetError as err:  # a bad local copy is skipped, never used
+                print(f"warning: {err}", file=sys.stderr)
+                continue
             if not missing:
                 return dest_dir
     _download_missing(spec, dest_dir, missing, mirrors or spec.mirrors, timeout, progress)

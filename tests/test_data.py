@@ -465,6 +465,18 @@ def test_local_copies_are_used_before_the_network(tmp_path, shared_datasets, mon
     assert all((folder / f.name).is_file() for f in MNIST.files)
 
 
+def test_a_corrupt_local_copy_is_skipped_for_the_network(tmp_path, make_mirror, monkeypatch, capsys):
+    local = tmp_path / "local"
+    local.mkdir()
+    (local / "a.bin").write_bytes(b"not the right bytes")
+    monkeypatch.setenv("MICROGRAD_PLUS_DATA_FROM", str(local))
+    good = make_mirror(PAYLOAD)
+    folder = fetch(SPEC, tmp_path / "root", mirrors=[good.url], progress=False)
+    assert (folder / "a.bin").read_bytes() == PAYLOAD["a.bin"]
+    assert "checksum mismatch" in capsys.readouterr().err
+    assert [p for p, _ in good.requests] == ["/a.bin", "/b.bin"]
+
+
 def test_data_root(monkeypatch, tmp_path):
     assert data.data_root(tmp_path) == tmp_path
     monkeypatch.setenv("MICROGRAD_PLUS_DATA", str(tmp_path / "env"))
