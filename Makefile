@@ -25,6 +25,10 @@ JOBS     ?= 2
 export PYTHONHASHSEED := 0
 export MPLBACKEND := Agg
 
+# Checks and grading run several processes at once on few cores: one BLAS thread per
+# process avoids oversubscription, which makes multi-threaded OpenBLAS many times slower.
+SINGLE_THREADED := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
+
 .PHONY: help env lab test test-fast check-dot export release export-mine reset-package \
         validate collect autograde feedback grades student-release data bench docs clean-grader
 
@@ -74,14 +78,14 @@ reset-package: $(STAMP) ## restore the reference micrograd_plus/ (undo export-mi
 # ---------------------------------------------------------------- grading
 validate: $(STAMP) ## check a lab: make validate LAB=01_value [NB=path/to.ipynb]
 	@test -n "$(LAB)$(NB)" || { echo "usage: make validate LAB=01_value [NB=path]"; exit 2; }
-	$(RUN) python -m grader.validate $(if $(LAB),--lab $(LAB)) $(if $(NB),--notebook $(NB))
+	$(RUN) $(SINGLE_THREADED) python -m grader.validate $(if $(LAB),--lab $(LAB)) $(if $(NB),--notebook $(NB))
 
 collect: $(STAMP) ## unpack an LMS download: make collect ZIP=downloads.zip LAB=01_value
 	@test -n "$(ZIP)" -a -n "$(LAB)" || { echo "usage: make collect ZIP=downloads.zip LAB=01_value"; exit 2; }
 	$(RUN) python -m grader.collect --zip $(abspath $(ZIP)) --lab $(LAB)
 
 autograde: $(STAMP) ## grade every submission (LAB=... for one lab)
-	$(RUN) python -m grader.autograde $(if $(LAB),--lab $(LAB))
+	$(RUN) $(SINGLE_THREADED) python -m grader.autograde $(if $(LAB),--lab $(LAB))
 
 feedback: $(STAMP) ## HTML feedback per student (LAB=... for one lab)
 	$(RUN) python -m grader.feedback $(if $(LAB),--lab $(LAB))
@@ -104,10 +108,10 @@ docs: $(STAMP) ## regenerate docs/API.md from the docstrings
 
 # ---------------------------------------------------------------- checks
 test: $(STAMP) check-dot ## every check: generated files in sync, library, notebooks (nbval), grader, docker lint
-	$(RUN) python -m pytest -n $(JOBS) --cov=micrograd_plus --cov-report=term --cov-fail-under=90 tests
-	$(RUN) python -m pytest -n $(JOBS) --dist loadfile --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider solutions
+	$(RUN) $(SINGLE_THREADED) python -m pytest -n $(JOBS) --cov=micrograd_plus --cov-report=term --cov-fail-under=90 tests
+	$(RUN) $(SINGLE_THREADED) python -m pytest -n $(JOBS) --dist loadfile --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider solutions
 
 test-fast: $(STAMP) ## library tests only (no nbgrader runs, no training)
-	$(RUN) python -m pytest -n $(JOBS) -m "not slow" tests
+	$(RUN) $(SINGLE_THREADED) python -m pytest -n $(JOBS) -m "not slow" tests
 
 -include docker/docker.mk
