@@ -303,8 +303,8 @@ class LinearFunction(Function):
     """``y = x @ weight.T + bias`` as one graph node with a hand-written backward.
 
     ``x`` has shape (..., in), ``weight`` (out, in), ``bias`` (out,) or None. The backward skips the
-    gradients nobody needs (``ctx.needs_input_grad``): for the first layer, fed with data, that is the
-    largest product, ``grad @ weight``.
+    gradients nobody needs (``ctx.needs_input_grad``): for the first layer, fed with data, that saves the
+    product ``grad @ weight``, half of the backward's work.
 
     Example:
         >>> x = Tensor([[1.0, 2.0]], requires_grad=True)
