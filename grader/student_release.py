@@ -100,7 +100,8 @@ def smoke_check(dest: Path) -> int:
     port, token = _free_port(), secrets.token_hex(16)
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-         f"--ServerApp.token={token}", f"--ServerApp.root_dir={dest}", "--ServerApp.open_browser=False"],
+         f"--ServerApp.token={token}", f"--ServerApp.root_dir={dest}", "--ServerApp.open_browser=False",
+         *(["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else [])],
         cwd=dest, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     listing = None
     try:
