@@ -75,7 +75,7 @@ class NumpyMLP:
         p = e / e.sum(axis=1, keepdims=True)
         n = len(y)
         loss = -np.log(p[np.arange(n), y]).mean()
-        dz = p
+        dz = p  # softmax - onehot, divided by the batch size
         dz[np.arange(n), y] -= 1
         dz /= n
         grads = [None] * 6
@@ -85,11 +85,16 @@ class NumpyMLP:
         dh1 = (dh2 @ w2.T) * (h1 > 0)
         grads[0], grads[1] = x.T @ dh1, dh1.sum(0)
         self.t += 1
-        b1c, b2c = 1 - BETAS[0] ** self.t, 1 - BETAS[1] ** self.t
-        for p_, g, m, v in zip(self.params, grads, self.m, self.v):
-            m *= BETAS[0]; m += (1 - BETAS[0]) * g
-            v *= BETAS[1]; v += (1 - BETAS[1]) * g * g
-            p_ -= (LR / b1c) * m / (np.sqrt(v / b2c) + EPS)
+        step_size = LR / (1 - BETAS[0] ** self.t)
+        bias_correction2 = np.sqrt(1 - BETAS[1] ** self.t)
+        for p_, g, m, v in zip(self.params, grads, self.m, self.v):  # Adam, in place, no temporaries kept
+            m += (1 - BETAS[0]) * (g - m)
+            v *= BETAS[1]
+            v += (1 - BETAS[1]) * g * g
+            denom = np.sqrt(v)
+            denom /= bias_correction2
+            denom += EPS
+            p_ -= step_size * (m / denom)
         return float(loss)
 
     def accuracy(self, x, y):

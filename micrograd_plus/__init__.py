@@ -35,6 +35,7 @@ _OWNER = {
     "no_grad": "tensor",
     "Context": "tensor",
     "Function": "tensor",
+    "keep_freed_memory": "tensor",
     "Tensor": "tensor",
     "Add": "tensor",
     "Sub": "tensor",

@@ -146,11 +146,42 @@ class Function:
         return _make_tensor(out, needs_graph, ctx if needs_graph else None)
 
 # %% auto #0
-__all__ = ['TENSOR_OPS', 'is_grad_enabled', 'no_grad', 'Context', 'Function', 'Tensor', 'Add', 'Sub', 'Mul', 'Div', 'Neg', 'Pow',
-           'topological_order', 'run_backward', 'OpCase', 'check_op', 'check_group', 'unbroadcast', 'MatMul', 'Exp',
-           'Log', 'Tanh', 'Sigmoid', 'ReLU', 'Sum', 'Mean', 'Max', 'Reshape', 'Transpose', 'GetItem']
+__all__ = ['TENSOR_OPS', 'is_grad_enabled', 'no_grad', 'Context', 'Function', 'keep_freed_memory', 'Tensor', 'Add', 'Sub', 'Mul',
+           'Div', 'Neg', 'Pow', 'topological_order', 'run_backward', 'OpCase', 'check_op', 'check_group', 'unbroadcast',
+           'MatMul', 'Exp', 'Log', 'Tanh', 'Sigmoid', 'ReLU', 'Sum', 'Mean', 'Max', 'Reshape', 'Transpose', 'GetItem']
 
 # %% ../solutions/02_tensor/02_tensor.ipynb #co006
+import ctypes
+import ctypes.util
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameter numbers (malloc.h)
+
+
+def keep_freed_memory(max_block_bytes=32 * 2**20):
+    """Let glibc reuse freed blocks up to ``max_block_bytes`` instead of returning them to the OS.
+
+    Avoids a page fault per 4 KB page of every large temporary array. Safe to call more than once.
+
+    Returns:
+        bool: True if the C library accepted the setting (glibc), False elsewhere.
+
+    Example:
+        >>> keep_freed_memory() in (True, False)
+        True
+    """
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc
+        return False
+    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
+    ok = mallopt(_M_MMAP_THRESHOLD, max_block_bytes) == 1
+    return ok and mallopt(_M_TRIM_THRESHOLD, 2 * max_block_bytes) == 1
+
+
+keep_freed_memory()
+
+# %% ../solutions/02_tensor/02_tensor.ipynb #co008
 def _make_tensor(data, requires_grad=False, ctx=None):
     """A Tensor around an existing array, without the checks of ``Tensor.__init__`` (the engine's fast path)."""
     t = Tensor.__new__(Tensor)
