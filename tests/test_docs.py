@@ -18,6 +18,25 @@ def test_api_reference_is_up_to_date():
     assert API_MD.read_text(encoding="utf-8") == render(), "docs/API.md is stale: run `make docs` and commit it"
 
 
+def test_readme_pictures_are_the_notebooks_outputs():
+    from tools.apidoc import rendered_figures
+
+    for path, data in rendered_figures().items():
+        assert path.exists() and path.read_bytes() == data, f"{path.name} is stale: run `make docs` and commit it"
+        assert f"images/{path.name}" in (ROOT / "README.md").read_text(encoding="utf-8") or path.suffix == ".svg"
+
+
+def test_readme_points_match_the_notebooks():
+    from test_instructors_guide import notebook_points
+    from grader.export import lab_notebooks
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for nb in lab_notebooks(ROOT / "solutions"):
+        row = next((line for line in readme.splitlines() if line.startswith(f"| [{nb.parent.name}]")), None)
+        assert row, f"README's course map has no row for {nb.parent.name}"
+        assert row.rstrip(" |").split("|")[-1].strip() == str(notebook_points(nb)), f"README points for {nb.parent.name}"
+
+
 def test_every_public_name_has_a_docstring_with_an_example():
     import importlib
 

@@ -1,5 +1,7 @@
 """Generate docs/API.md from the docstrings of ``micrograd_plus`` (``make docs``).
 
+Also copies the README's pictures out of the committed notebook outputs into docs/images/.
+
 Modules appear in course order (the lab that generates each), every public name of a
 module's ``__all__`` with its signature and docstring, and a link to the lab notebook
 that builds it. The output depends only on the code, so running it twice changes no
@@ -19,6 +21,35 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 API_MD = ROOT / "docs" / "API.md"
+IMAGES = ROOT / "docs" / "images"
+
+# Pictures for the README, taken from the committed outputs of the solution notebooks:
+# (file written, notebook, text that identifies the cell, output MIME type)
+FIGURES = [
+    ("computation_graph.svg", "solutions/01_value/01_value.ipynb", "draw_graph(o)", "image/svg+xml"),
+    ("mnist_training_curves.png", "solutions/06_mnist/06_mnist.ipynb", "plot_training_history(", "image/png"),
+]
+
+
+def figure_bytes(notebook: str, marker: str, mime: str) -> bytes:
+    """The first ``mime`` output of the first cell of ``notebook`` whose source contains ``marker``."""
+    import base64
+
+    import nbformat
+
+    nb = nbformat.read(ROOT / notebook, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code" and marker in cell.source:
+            for output in cell.get("outputs", []):
+                data = output.get("data", {})
+                if mime in data:
+                    payload = data[mime]
+                    return payload.encode("utf-8") if mime.startswith("image/svg") else base64.b64decode(payload)
+    raise SystemExit(f"error: no {mime} output in a cell of {notebook} containing {marker!r}; execute the notebook")
+
+
+def rendered_figures() -> dict[Path, bytes]:
+    return {IMAGES / name: figure_bytes(nb, marker, mime) for name, nb, marker, mime in FIGURES}
 
 
 def _notebook_of(module) -> str:
@@ -101,15 +132,16 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="exit 1 when docs/API.md is stale")
     args = parser.parse_args(argv)
-    text = render()
+    outputs = {API_MD: render().encode("utf-8"), **rendered_figures()}
     if args.check:
-        if not API_MD.exists() or API_MD.read_text(encoding="utf-8") != text:
-            print("docs/API.md is stale: run `make docs` and commit it")
-            return 1
-        print("docs/API.md is up to date")
-        return 0
-    API_MD.write_text(text, encoding="utf-8")
-    print(f"wrote {API_MD.relative_to(ROOT)}")
+        stale = [p for p, data in outputs.items() if not p.exists() or p.read_bytes() != data]
+        for path in stale:
+            print(f"{path.relative_to(ROOT)} is stale: run `make docs` and commit it")
+        return 1 if stale else 0
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    for path, data in outputs.items():
+        path.write_bytes(data)
+        print(f"wrote {path.relative_to(ROOT)}")
     return 0
 
 
