@@ -81,7 +81,7 @@ CASES = [
         kinds=("reference", "blank", "pass_cell", "deleted"),
     ),
     LabCase(
-        lab="03_layers", timeout=15, blank_score=3,  # test_init passes on the blank release
+        lab="03_layers", timeout=15,
         blank_cell="test_module", delete_cell="test_layernorm",
         loop_function="softmax", loop_cells=("test_activations",),
         hidden_bug=("return Sequential(*layers[index])", "return layers[index]"), hidden_cells=("test_sequential",),
