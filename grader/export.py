@@ -90,7 +90,9 @@ def write_init(dest: Path = PACKAGE) -> Path:
     owner: dict[str, str] = {}
     for module in modules:
         for name in _public_names(module):
-            owner.setdefault(name, module.stem)  # the earliest lab that defines a name owns it
+            # the latest lab that defines a name owns it: `micrograd_plus.ReLU` is lab 03's layer,
+            # not lab 02's autograd Function of the same name
+            owner[name] = module.stem
     lines = [
         f"{GENERATED_HEADER} Written by grader/export.py from the modules below.",
         '"""MicroGrad+: a scalar and a tensor autograd engine with a small neural-network library.',
