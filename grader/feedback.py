@@ -16,13 +16,27 @@ import re
 import sys
 from pathlib import Path
 
-from grader.course import AUTOGRADED, FEEDBACK, gradebook, nbgrader
+import nbformat
+
+from grader.course import AUTOGRADED, FEEDBACK, ROOT, gradebook, nbgrader
 
 _TAGS = re.compile(r"<[^>]+>")
 
 
+def public_lines(lab: str) -> set[str]:
+    """Every line learners already have: the released lab's cells (which hold no hidden tests)."""
+    lines = set()
+    for notebook in sorted((ROOT / "labs" / lab).glob("*.ipynb")):
+        for cell in nbformat.read(notebook, as_version=4).cells:
+            lines.update(line.strip() for line in cell.source.split("\n"))
+    return lines
+
+
 def hidden_lines(lab: str, min_chars: int = 6) -> set[str]:
-    """Lines of the hidden-test regions of a lab's graded cells (from the gradebook)."""
+    """Lines found only in the hidden-test regions of a lab's graded cells (from the gradebook).
+
+    A line that also appears in the released lab (``c.backward()``, say) reveals nothing.
+    """
     lines = set()
     with gradebook() as gb:
         for notebook in gb.find_assignment(lab).notebooks:
@@ -35,7 +49,7 @@ def hidden_lines(lab: str, min_chars: int = 6) -> set[str]:
                         inside = False
                     elif inside and len(line.strip()) >= min_chars:
                         lines.add(line.strip())
-    return lines
+    return lines - public_lines(lab)
 
 
 def leaks(page: Path, lines: set[str]) -> list[str]:
