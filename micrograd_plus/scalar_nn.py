@@ -86,6 +86,11 @@ class Layer(Module):
         nout: the number of neurons.
         nonlin: relu neurons (True) or linear ones.
         seed: an int or a ``np.random.Generator``.
+
+    Example:
+        >>> layer = Layer(2, 3, seed=0)
+        >>> len(layer([1.0, -1.0])), len(layer.parameters())
+        (3, 9)
     """
 
     def __init__(self, nin: int, nout: int, nonlin: bool = True, seed=None):
@@ -234,6 +239,12 @@ def plot_decision_boundary(model, X, y, ax=None, step: float = 0.1):
 
     Raises:
         ImportError: if matplotlib is missing.
+
+    Example:
+        >>> X, y = make_moons(n_samples=20, seed=0)
+        >>> ax = plot_decision_boundary(MLP(2, [4, 1], seed=0), X, y, step=0.5)
+        >>> bool(ax.get_xlim()[0] < X[:, 0].min() and ax.get_ylim()[1] > X[:, 1].max())
+        True
     """
     try:
         import matplotlib.pyplot as plt
