@@ -20,6 +20,7 @@ LAB      ?=
 NB       ?=
 ZIP      ?=
 FROM     ?=
+LAB_ARGS ?=
 JOBS     ?= 2
 
 export PYTHONHASHSEED := 0
@@ -57,7 +58,8 @@ check-dot:
 	  exit 1; }
 
 lab: $(STAMP) check-dot ## open JupyterLab on labs/ (PORT=8888)
-	$(RUN) jupyter lab --port=$(PORT) --ServerApp.root_dir=$(ROOT) --LabApp.default_url=/lab/tree/labs
+	$(RUN) jupyter lab --port=$(PORT) --ServerApp.root_dir=$(ROOT) --LabApp.default_url=/lab/tree/labs \
+	  $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 # ---------------------------------------------------------------- the literate build
 export: $(STAMP) ## write micrograd_plus/ from the solution notebooks
