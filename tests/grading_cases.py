@@ -19,8 +19,10 @@ each submission follows from the points of the graded cells it names:
 - ``allclose``   the substitution ``allclose_bug`` breaks what ``allclose_cells`` check with
                  ``np.allclose``, and the submission sets ``numpy.allclose = lambda *a, **k: True``;
 - ``gradcheck``  the substitution ``gradcheck_bug`` breaks what ``gradcheck_cells`` check with
-                 ``check_gradient`` from ``gradcheck_module``, which the submission replaces by a
-                 function that always passes (module attribute and global name).
+                 the helpers ``gradcheck_names`` (default ``check_gradient``) of ``gradcheck_module``,
+                 which the submission replaces by functions that always pass (module attribute and
+                 global name), at the end of the code cell containing ``gradcheck_cell`` (default:
+                 the last solution cell).
 
 ``timeout`` is the cell timeout (seconds) for the lab's submissions in the suite: above
 the lab's slowest graded cell, small enough for the infinite loop to be cheap.
@@ -52,6 +54,8 @@ class LabCase:
     gradcheck_bug: tuple[str, str] | None = None
     gradcheck_cells: tuple[str, ...] = ()
     gradcheck_module: str = "micrograd_plus.gradcheck"
+    gradcheck_names: tuple[str, ...] = ("check_gradient",)
+    gradcheck_cell: str | None = None
     blank_score: float = 0
     kinds: tuple[str, ...] = field(default=ALL_KINDS)
 
@@ -71,14 +75,30 @@ CASES = [
         gradcheck_cells=("test_cube", "test_cube_gradient"), gradcheck_module="toycheck",
     ),
     LabCase(
+        # No test of 01 uses numpy.allclose (plain floats): no allclose kind. The ungraded demo cell that
+        # checks every op also calls exp, so os._exit there would end the notebook early: no os_exit kind.
+        # The timeout must cover the training cell (~20 s on 2 busy cores) and an infinite loop in exp
+        # would cost it twice (that demo cell and test_exp_log): no loop kind (exit covers those cells).
+        # check_op is the lab's own helper (a given, unlocked cell): the gradcheck attack replaces it there.
         lab="01_value", timeout=60, blank_cell="test_add_sub", delete_cell="test_pow",
-        loop_function="", loop_cells=(), hidden_bug=("", ""), hidden_cells=(),
-        kinds=("reference", "blank", "pass_cell", "deleted"),
+        loop_function="exp", loop_cells=("test_exp_log",),
+        hidden_bug=("out._da = 1.0 if x > 0 else 0.0", "out._da = 1.0 if x >= 0 else 0.0"),  # relu'(0)
+        hidden_cells=("test_tanh_relu_sigmoid",),
+        gradcheck_bug=("out._da = e\n", "out._da = 2 * e\n"), gradcheck_cells=("test_exp_log",),
+        gradcheck_module="micrograd_plus.value", gradcheck_names=("check_op",), gradcheck_cell="def check_op(",
+        kinds=("reference", "blank", "pass_cell", "deleted", "exit", "import_error", "hidden", "gradcheck"),
     ),
     LabCase(
-        lab="02_tensor", timeout=60, blank_cell="test_matmul", delete_cell="test_unary",
-        loop_function="", loop_cells=(), hidden_bug=("", ""), hidden_cells=(),
-        kinds=("reference", "blank", "pass_cell", "deleted"),
+        # The op checks call the learner's own check_gradient (the lab teaches it); their hidden part
+        # checks again with the course's gradcheck, so the gradcheck attack does not earn them.
+        lab="02_tensor", timeout=30, blank_cell="test_matmul", delete_cell="test_unary",
+        loop_function="rel_error", loop_cells=("test_gradcheck",),
+        hidden_bug=("np.maximum(1e-8, np.abs(x) + np.abs(y))", "np.maximum(1e-12, np.abs(x) + np.abs(y))"),
+        hidden_cells=("test_gradcheck",),
+        allclose_bug=("return x + y\n", "return x + y + 1e-3\n"),  # Add's forward: its gradient stays right
+        allclose_cells=("test_elementwise", "test_broadcast", "test_all_ops"),
+        gradcheck_bug=("out[ctx.index] = grad\n", "out[ctx.index] = 2 * grad\n"),  # basic indexing's backward
+        gradcheck_cells=("test_shape_ops",),
     ),
     LabCase(
         lab="03_layers", timeout=15,
@@ -119,6 +139,15 @@ CASES = [
         loop_function="evaluate", loop_cells=("test_evaluate",),
         hidden_bug=("total_loss += loss.item() * n", "total_loss += loss.item() * 16"),  # unweighted mean
         hidden_cells=("test_train_epoch",),
+        kinds=("reference", "blank", "pass_cell", "deleted", "hidden"),
+    ),
+    LabCase(
+        # Runs the CPU benchmark and a full MNIST epoch in ungraded cells of every full submission:
+        # few kinds. benchmark and time_epoch also run in those cells, so no loop/exit kinds.
+        lab="07_benchmark", timeout=120,
+        blank_cell="test_time_epoch", delete_cell="test_benchmark",
+        loop_function="benchmark", loop_cells=("test_benchmark",),
+        hidden_bug=("statistics.median(times)", "statistics.mean(times)"), hidden_cells=("test_benchmark",),
         kinds=("reference", "blank", "pass_cell", "deleted", "hidden"),
     ),
 ]

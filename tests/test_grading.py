@@ -3,8 +3,9 @@
 For every lab of ``tests/grading_cases.py`` that exists in solutions/ (and the suite's
 own ``00_toy``), the reference solution, the blank release and broken or hostile
 submissions are autograded in one nbgrader call per lab, and the score of every graded
-cell is compared with what the case table says it must be. One course directory and
-one gradebook serve the whole module.
+cell is compared with what the case table says it must be. Each lab is one test item with
+its own course directory and gradebook, so ``pytest -n 2`` grades two labs at a time;
+the item checks everything about its lab and reports every failed check together.
 """
 from __future__ import annotations
 
@@ -75,14 +76,6 @@ def grader(course: Path, module: str, *args: str, timeout: int | None = None) ->
     return proc
 
 
-@pytest.fixture(scope="module")
-def course(tmp_path_factory):
-    path = make_course(tmp_path_factory.mktemp("grading") / "course", [c.lab for c in PRESENT])
-    proc = grader(path, "release")
-    assert proc.returncode == 0, proc.stderr
-    return path
-
-
 # ---------------------------------------------------------------- submissions
 def graded_cells(nb) -> dict[str, int]:
     """grade_id -> points of the graded cells, in notebook order."""
@@ -150,11 +143,14 @@ def submission(case: LabCase, kind: str, course: Path):
         first.source = attack + first.source
     elif kind == "gradcheck":
         substitute(nb, *case.gradcheck_bug)
-        module = case.gradcheck_module
-        attack = (f"import numpy, {module} as _gc\n_gc.check_gradient = lambda *a, **k: True\n"
-                  "check_gradient = _gc.check_gradient\nnumpy.allclose = lambda *a, **k: True\n")
-        solutions = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")]
-        solutions[-1].source += "\n" + attack
+        attack = f"import numpy, {case.gradcheck_module} as _gc\n" + "".join(
+            f"_gc.{name} = lambda *a, **k: True\n{name} = _gc.{name}\n" for name in case.gradcheck_names
+        ) + "numpy.allclose = lambda *a, **k: True\n"
+        if case.gradcheck_cell:
+            target = next(c for c in nb.cells if c.cell_type == "code" and case.gradcheck_cell in c.source)
+        else:
+            target = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")][-1]
+        target.source += "\n" + attack
     return nb
 
 
@@ -180,37 +176,27 @@ def scores(course: Path, lab: str, student: str) -> tuple[float, dict[str, float
         return sub.score, {g.name: g.score for g in sub.grades}
 
 
-@pytest.fixture(scope="module")
-def graded(course):
-    """Autograde every kind of submission of every lab (one nbgrader call per lab)."""
-    results, timings = {}, {}
-    for case in PRESENT:
-        for kind in case.runs():
-            path = course / "grader" / "submitted" / kind / case.lab / f"{case.lab}.ipynb"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            nbformat.write(submission(case, kind, course), path)
-        start = time.perf_counter()
-        proc = grader(course, "autograde", "--lab", case.lab, timeout=case.timeout)
-        timings[case.lab] = time.perf_counter() - start
-        assert "NOT GRADED" not in proc.stdout, proc.stdout
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-        for kind in case.runs():
-            results[case.lab, kind] = scores(course, case.lab, kind)
-    print("\nautograde batch wall times:", {k: f"{v:.1f} s" for k, v in timings.items()})
-    return results
+def autograde_all(case: LabCase, course: Path) -> tuple[dict[str, tuple], float]:
+    """Autograde every kind of submission of the lab (one nbgrader call): kind -> scores, seconds."""
+    for kind in case.runs():
+        path = course / "grader" / "submitted" / kind / case.lab / f"{case.lab}.ipynb"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(submission(case, kind, course), path)
+    start = time.perf_counter()
+    proc = grader(course, "autograde", "--lab", case.lab, timeout=case.timeout)
+    seconds = time.perf_counter() - start
+    assert "NOT GRADED" not in proc.stdout, proc.stdout
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return {kind: scores(course, case.lab, kind) for kind in case.runs()}, seconds
 
 
-CASE_KINDS = [(c, k) for c in PRESENT for k in c.runs()]
-
-
-@pytest.mark.parametrize("case,kind", CASE_KINDS, ids=[f"{c.lab}-{k}" for c, k in CASE_KINDS])
-def test_submission_scores(course, graded, case, kind):
+def check_scores(course: Path, graded, case: LabCase, kind: str):
     points = graded_cells(nbformat.read(course / "solutions" / case.lab / f"{case.lab}.ipynb", as_version=4))
-    total, per_cell = graded[case.lab, kind]
+    total, per_cell = graded[kind]
     print(f"{case.lab} {kind}: {total:g} / {sum(points.values())} {per_cell}")
     want = expected(case, kind, points)
     if want is not None:
-        assert per_cell == want
+        assert per_cell == want, f"got {per_cell}, expected {want}"
         assert total == sum(want.values())
     elif kind in ("blank", "pass_cell"):
         assert total == case.blank_score
@@ -236,9 +222,7 @@ def run_unguarded(course: Path, case: LabCase, nb) -> dict[str, bool]:
     return {g: not any(o.output_type == "error" for o in cell(nb, g).outputs) for g in graded_cells(nb)}
 
 
-@pytest.mark.parametrize("case", [c for c in PRESENT if {"allclose", "gradcheck"} & set(c.runs())],
-                         ids=lambda c: c.lab)
-def test_the_attacks_are_real(course, case):
+def check_the_attacks_are_real(course: Path, case: LabCase):
     """Without the guards, the monkeypatching submissions would pass the cells they attack."""
     for kind, cells in (("allclose", case.allclose_cells), ("gradcheck", case.gradcheck_cells)):
         if kind not in case.runs():
@@ -247,8 +231,7 @@ def test_the_attacks_are_real(course, case):
         assert any(passed[g] for g in cells), f"{kind}: the attack does not work even unguarded: {passed}"
 
 
-@pytest.mark.parametrize("case", [c for c in PRESENT if "hidden" in c.runs()], ids=lambda c: c.lab)
-def test_hidden_bug_passes_validate(course, case):
+def check_hidden_bug_passes_validate(course: Path, case: LabCase):
     path = course / "labs" / case.lab / "hidden_check.ipynb"
     nbformat.write(submission(case, "hidden", course), path)
     try:
@@ -259,8 +242,7 @@ def test_hidden_bug_passes_validate(course, case):
     assert "PASSED" in proc.stdout
 
 
-def test_validate_reports_failures_and_changed_cells(course):
-    case = PRESENT[0]
+def check_validate_reports_failures_and_changed_cells(course: Path, case: LabCase):
     blank = grader(course, "validate", "--lab", case.lab, timeout=case.timeout * 4)
     assert blank.returncode == 1 and "FAILED TEST" in blank.stdout and "VALIDATION FAILED" in blank.stdout
     path = course / "labs" / case.lab / "changed_check.ipynb"
@@ -272,30 +254,27 @@ def test_validate_reports_failures_and_changed_cells(course):
     assert changed.returncode == 1 and "LOCKED CELL CHANGED" in changed.stdout
 
 
-def test_regrading_gives_the_same_grades(course, graded):
+def check_regrading_gives_the_same_grades(course: Path, graded, case: LabCase):
     """Autograde again (every toy submission, the reference of the other labs): same scores."""
-    for case in PRESENT:
-        students = case.runs() if case.lab == "00_toy" else ("reference",)
-        start = time.perf_counter()
-        args = ["--lab", case.lab] + ([] if case.lab == "00_toy" else ["--student", "reference"])
-        assert grader(course, "autograde", *args, timeout=case.timeout).returncode == 0
-        if case.lab != "00_toy":
-            print(f"\nautograding the reference submission of {case.lab}: {time.perf_counter() - start:.1f} s")
-        for kind in students:
-            assert scores(course, case.lab, kind) == graded[case.lab, kind], (case.lab, kind)
+    students = case.runs() if case.lab == "00_toy" else ("reference",)
+    start = time.perf_counter()
+    args = ["--lab", case.lab] + ([] if case.lab == "00_toy" else ["--student", "reference"])
+    assert grader(course, "autograde", *args, timeout=case.timeout).returncode == 0
+    if case.lab != "00_toy":
+        print(f"\nautograding the reference submission of {case.lab}: {time.perf_counter() - start:.1f} s")
+    for kind in students:
+        assert scores(course, case.lab, kind) == graded[kind], kind
 
 
-def test_grade_sheet_has_a_row_per_student_and_lab(course, graded):
+def check_grade_sheet_has_a_row_per_student(course: Path, graded, case: LabCase):
     import csv
     assert grader(course, "grades").returncode == 0
     rows = list(csv.DictReader((course / "grader" / "grades.csv").open()))
-    students = {k for c in PRESENT for k in c.runs()}
-    assert {(r["student"], r["lab"]) for r in rows} == {(s, c.lab) for s in students for c in PRESENT}
-    for case in PRESENT:
-        for kind in case.runs():
-            row = next(r for r in rows if r["student"] == kind and r["lab"] == case.lab)
-            assert float(row["score"]) == graded[case.lab, kind][0]
-            assert float(row["max_score"]) > 0
+    assert {(r["student"], r["lab"]) for r in rows} == {(kind, case.lab) for kind in case.runs()}
+    for kind in case.runs():
+        row = next(r for r in rows if r["student"] == kind and r["lab"] == case.lab)
+        assert float(row["score"]) == graded[kind][0]
+        assert float(row["max_score"]) > 0
 
 
 # ---------------------------------------------------------------- feedback
@@ -317,32 +296,61 @@ def visible_text(page: str) -> str:
     return re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", text)
 
 
-def test_feedback_shows_no_hidden_test_source(course, graded):
+def check_feedback_shows_no_hidden_test_source(course: Path, case: LabCase):
     proc = grader(course, "feedback")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    for case in PRESENT:
-        hidden = hidden_source_lines(nbformat.read(course / "solutions" / case.lab / f"{case.lab}.ipynb", 4))
-        assert hidden, f"{case.lab} has no hidden tests"
-        for kind in case.runs():
-            page = course / "grader" / "feedback" / kind / case.lab / f"{case.lab}.html"
-            assert page.exists(), page
-            text = visible_text(page.read_text())
-            assert not [line for line in hidden if line in text], (case.lab, kind)
-        if "hidden" in case.runs():  # the failing hidden test still tells the learner what failed
-            text = visible_text((course / "grader" / "feedback" / "hidden" / case.lab / f"{case.lab}.html").read_text())
-            assert "AssertionError" in text
+    hidden = hidden_source_lines(nbformat.read(course / "solutions" / case.lab / f"{case.lab}.ipynb", 4))
+    assert hidden, f"{case.lab} has no hidden tests"
+    for kind in case.runs():
+        page = course / "grader" / "feedback" / kind / case.lab / f"{case.lab}.html"
+        assert page.exists(), page
+        text = visible_text(page.read_text())
+        assert not [line for line in hidden if line in text], kind
+    if "hidden" in case.runs():  # the failing hidden test still tells the learner what failed
+        text = visible_text((course / "grader" / "feedback" / "hidden" / case.lab / f"{case.lab}.html").read_text())
+        assert "AssertionError" in text
 
 
-def test_plain_clear_hidden_tests_would_leak_through_the_traceback(course, graded):
+def check_plain_clear_hidden_tests_would_leak_through_the_traceback(course: Path, case: LabCase):
     """The reason for HideHiddenTests: nbgrader's ClearHiddenTests leaves the traceback."""
     from nbconvert import HTMLExporter
     from nbgrader.preprocessors import ClearHiddenTests
-    toy = next(c for c in PRESENT if c.lab == "00_toy")
-    nb = nbformat.read(course / "grader" / "autograded" / "hidden" / toy.lab / f"{toy.lab}.ipynb", 4)
+    nb = nbformat.read(course / "grader" / "autograded" / "hidden" / case.lab / f"{case.lab}.ipynb", 4)
     hidden = hidden_source_lines(nb)
     nb, _ = ClearHiddenTests().preprocess(nb, {})
     page, _ = HTMLExporter().from_notebook_node(nb)
     assert [line for line in hidden if line in visible_text(page)]
+
+
+# ---------------------------------------------------------------- one item per lab
+# the slowest labs first (the case timeout is a fair proxy), so that two workers finish together
+@pytest.mark.parametrize("case", sorted(PRESENT, key=lambda c: -c.timeout), ids=lambda c: c.lab)
+def test_lab(case, tmp_path):
+    """Release, autograde every kind of submission, regrade, grade sheet and feedback of one lab."""
+    course = make_course(tmp_path / "course", [case.lab])
+    proc = grader(course, "release")
+    assert proc.returncode == 0, proc.stderr
+    graded, seconds = autograde_all(case, course)
+    print(f"\n{case.lab}: autograding {len(graded)} submissions took {seconds:.1f} s")
+    checks = [(f"scores of {kind}", check_scores, (course, graded, case, kind)) for kind in case.runs()]
+    if {"allclose", "gradcheck"} & set(case.runs()):
+        checks.append(("the attacks are real", check_the_attacks_are_real, (course, case)))
+    if "hidden" in case.runs():
+        checks.append(("the hidden bug passes validate", check_hidden_bug_passes_validate, (course, case)))
+    checks += [("regrading gives the same grades", check_regrading_gives_the_same_grades, (course, graded, case)),
+               ("grade sheet", check_grade_sheet_has_a_row_per_student, (course, graded, case)),
+               ("feedback", check_feedback_shows_no_hidden_test_source, (course, case))]
+    if case.lab == "00_toy":  # cheap there; the same code serves every lab
+        checks += [("validate", check_validate_reports_failures_and_changed_cells, (course, case)),
+                   ("plain ClearHiddenTests leaks", check_plain_clear_hidden_tests_would_leak_through_the_traceback,
+                    (course, case))]
+    failures = []
+    for name, check, args in checks:
+        try:
+            check(*args)
+        except AssertionError as error:
+            failures.append(f"{name}: {error}")
+    assert not failures, f"{case.lab}:\n" + "\n".join(failures)
 
 
 # ---------------------------------------------------------------- collect
