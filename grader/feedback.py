@@ -18,25 +18,20 @@ from pathlib import Path
 
 import nbformat
 
-from grader.course import AUTOGRADED, FEEDBACK, ROOT, gradebook, nbgrader
+from grader.course import AUTOGRADED, FEEDBACK, ROOT, SUBMITTED, gradebook, nbgrader
 
 _TAGS = re.compile(r"<[^>]+>")
 
 
-def public_lines(lab: str) -> set[str]:
-    """Every line learners already have: the released lab's cells (which hold no hidden tests)."""
-    lines = set()
-    for notebook in sorted((ROOT / "labs" / lab).glob("*.ipynb")):
-        for cell in nbformat.read(notebook, as_version=4).cells:
-            lines.update(line.strip() for line in cell.source.split("\n"))
-    return lines
+def notebook_text(folder: Path) -> str:
+    """All cell sources of the notebooks in ``folder``, one string (empty if there are none)."""
+    return "\n".join(cell.source for notebook in sorted(folder.glob("*.ipynb"))
+                     for cell in nbformat.read(notebook, as_version=4).cells)
 
 
 def hidden_lines(lab: str, min_chars: int = 6) -> set[str]:
-    """Lines found only in the hidden-test regions of a lab's graded cells (from the gradebook).
-
-    A line that also appears in the released lab (``c.backward()``, say) reveals nothing.
-    """
+    """Lines of the hidden-test regions of a lab's graded cells (from the gradebook) that
+    the released lab does not already show (``c.backward()``, say, reveals nothing)."""
     lines = set()
     with gradebook() as gb:
         for notebook in gb.find_assignment(lab).notebooks:
@@ -49,7 +44,8 @@ def hidden_lines(lab: str, min_chars: int = 6) -> set[str]:
                         inside = False
                     elif inside and len(line.strip()) >= min_chars:
                         lines.add(line.strip())
-    return lines - public_lines(lab)
+    public = notebook_text(ROOT / "labs" / lab)
+    return {line for line in lines if line not in public}
 
 
 def leaks(page: Path, lines: set[str]) -> list[str]:
@@ -72,7 +68,9 @@ def feedback(lab: str | None = None, student: str | None = None) -> int:
         lines = hidden_lines(name)
         pages = sorted(FEEDBACK.glob(f"{student or '*'}/{name}/*.html"))
         for page in pages:
-            found = leaks(page, lines)
+            # a line the learner wrote in their own submission reveals nothing either
+            own = notebook_text(SUBMITTED / page.parent.parent.name / name)
+            found = leaks(page, {line for line in lines if line not in own})
             if found:
                 failed += 1
                 print(f"error: {page} shows hidden-test source: {found[:3]}")

@@ -301,11 +301,17 @@ def check_feedback_shows_no_hidden_test_source(course: Path, case: LabCase):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     hidden = hidden_source_lines(nbformat.read(course / "solutions" / case.lab / f"{case.lab}.ipynb", 4))
     assert hidden, f"{case.lab} has no hidden tests"
+    # lines the learner already has (the released lab, their own submission) reveal nothing
+    released = "\n".join(c.source for c in nbformat.read(course / "labs" / case.lab / f"{case.lab}.ipynb", 4).cells)
+    hidden = {line for line in hidden if line not in released}
     for kind in case.runs():
         page = course / "grader" / "feedback" / kind / case.lab / f"{case.lab}.html"
         assert page.exists(), page
         text = visible_text(page.read_text())
-        assert not [line for line in hidden if line in text], kind
+        own = nbformat.read(course / "grader" / "submitted" / kind / case.lab / f"{case.lab}.ipynb", 4)
+        own_text = "\n".join(c.source for c in own.cells)
+        secret = {line for line in hidden if line not in own_text}
+        assert not [line for line in secret if line in text], kind
     if "hidden" in case.runs():  # the failing hidden test still tells the learner what failed
         text = visible_text((course / "grader" / "feedback" / "hidden" / case.lab / f"{case.lab}.html").read_text())
         assert "AssertionError" in text

@@ -70,6 +70,18 @@ def _doc(obj) -> str:
     return inspect.cleandoc(obj.__doc__) if obj.__doc__ else "*(no docstring)*"
 
 
+def _constant(name: str, value) -> str:
+    """A constant's value when it is short and stable; its type and size otherwise.
+
+    (The repr of a table of functions holds memory addresses, which change every run.)
+    """
+    text = repr(value)
+    if len(text) <= 100 and " at 0x" not in text:
+        return f"`{name} = {text}`"
+    size = f" of {len(value)} items" if hasattr(value, "__len__") else ""
+    return f"`{name}`: a `{type(value).__name__}`{size}."
+
+
 def _members(cls):
     """Public methods and properties defined on the class itself, in source order."""
     for name, member in cls.__dict__.items():
@@ -100,7 +112,7 @@ def module_section(name: str) -> list[str]:
             continue
         kind = "class" if inspect.isclass(obj) else ("function" if callable(obj) else "constant")
         sig = _signature(obj) if callable(obj) else ""
-        out += [f"### {kind} `{public}{sig}`", "", _doc(obj) if callable(obj) or inspect.isclass(obj) else f"`{public} = {obj!r}`", ""]
+        out += [f"### {kind} `{public}{sig}`", "", _doc(obj) if callable(obj) or inspect.isclass(obj) else _constant(public, obj), ""]
         if inspect.isclass(obj):
             for member_name, member, target in _members(obj):
                 label = "property" if isinstance(member, property) else "method"
