@@ -24,7 +24,6 @@ LAB_ARGS ?=
 JOBS     ?= 2
 
 export PYTHONHASHSEED := 0
-export MPLBACKEND := Agg
 
 # Checks and grading run several processes at once on few cores: one BLAS thread per
 # process avoids oversubscription, which makes multi-threaded OpenBLAS many times slower.
