@@ -390,6 +390,22 @@ def test_batchnorm_fused_backward_is_one_node_and_matches_numerical_and_composit
     check_gradient(lambda *_: plain(x), [x], name="BatchNorm1d(affine=False)")
 
 
+def assert_normalisation_matches_torch(ours, theirs, xa, g):
+    """Forward ``xa`` through both layers, backward ``g``: outputs and every gradient agree.
+
+    Returns our input Tensor (its ``grad`` filled in) for further checks.
+    """
+    x, tx = t64(xa), torch_of(xa)
+    out, tout = ours(x), theirs(tx)
+    np.testing.assert_allclose(out.data, tout.detach().numpy(), rtol=1e-10, atol=1e-12)
+    out.backward(g)
+    tout.backward(torch.tensor(g))
+    np.testing.assert_allclose(x.grad, tx.grad.numpy(), rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(ours.weight.grad, theirs.weight.grad.numpy(), rtol=1e-10)
+    np.testing.assert_allclose(ours.bias.grad, theirs.bias.grad.numpy(), rtol=1e-10)
+    return x
+
+
 @pytest.mark.torch
 @pytest.mark.parametrize("momentum", [0.1, 0.5, None])
 def test_batchnorm_matches_pytorch_over_several_batches(momentum):
@@ -402,15 +418,8 @@ def test_batchnorm_matches_pytorch_over_several_batches(momentum):
     for step in range(4):
         xa = rng.normal(step, 1 + step, size=(5 + step, 3))
         g = rng.normal(size=xa.shape)
-        x, tx = t64(xa), torch_of(xa)
         ours.zero_grad(), theirs.zero_grad()
-        out, tout = ours(x), theirs(tx)
-        np.testing.assert_allclose(out.data, tout.detach().numpy(), rtol=1e-10, atol=1e-12)
-        out.backward(g)
-        tout.backward(torch.tensor(g))
-        np.testing.assert_allclose(x.grad, tx.grad.numpy(), rtol=1e-8, atol=1e-12)
-        np.testing.assert_allclose(ours.weight.grad, theirs.weight.grad.numpy(), rtol=1e-10)
-        np.testing.assert_allclose(ours.bias.grad, theirs.bias.grad.numpy(), rtol=1e-10)
+        assert_normalisation_matches_torch(ours, theirs, xa, g)
         np.testing.assert_allclose(ours.running_mean, theirs.running_mean.numpy(), rtol=1e-12)
         np.testing.assert_allclose(ours.running_var, theirs.running_var.numpy(), rtol=1e-12)
     assert int(ours.num_batches_tracked) == int(theirs.num_batches_tracked) == 4
@@ -473,14 +482,7 @@ def test_layernorm_matches_pytorch_and_numerical(shape, normalized):
     copy_into_torch(ours, theirs)
     xa = rng.normal(1.0, 2.0, size=shape)
     g = rng.normal(size=shape)
-    x, tx = t64(xa), torch_of(xa)
-    out, tout = ours(x), theirs(tx)
-    np.testing.assert_allclose(out.data, tout.detach().numpy(), rtol=1e-10, atol=1e-12)
-    out.backward(g)
-    tout.backward(torch.tensor(g))
-    np.testing.assert_allclose(x.grad, tx.grad.numpy(), rtol=1e-8, atol=1e-12)
-    np.testing.assert_allclose(ours.weight.grad, theirs.weight.grad.numpy(), rtol=1e-10)
-    np.testing.assert_allclose(ours.bias.grad, theirs.bias.grad.numpy(), rtol=1e-10)
+    x = assert_normalisation_matches_torch(ours, theirs, xa, g)
     check_gradient(lambda *_: ours(x), [x, ours.weight, ours.bias], name="LayerNorm")
 
 
