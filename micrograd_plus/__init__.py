@@ -62,6 +62,7 @@ _OWNER = {
     "Transpose": "tensor",
     "GetItem": "tensor",
     "Parameter": "nn",
+    "RemovableHandle": "layers",
     "Module": "nn",
     "LinearFunction": "layers",
     "linear": "functional",
