@@ -13,7 +13,7 @@ from importlib import import_module as _import_module
 
 __version__ = "0.1.0"
 
-SUBMODULES = ("scalar_nn", "value", "gradcheck", "tensor", "layers", "functional", "losses", "nn", "optim", "optimizers", "schedulers", "data", "training", )
+SUBMODULES = ("scalar_nn", "value", "gradcheck", "tensor", "layers", "functional", "losses", "nn", "optim", "optimizers", "schedulers", "data", "training", "hooks", "init", )
 
 _OWNER = {
     "Neuron": "scalar_nn",
@@ -62,6 +62,7 @@ _OWNER = {
     "Transpose": "tensor",
     "GetItem": "tensor",
     "Parameter": "nn",
+    "RemovableHandle": "layers",
     "Module": "nn",
     "LinearFunction": "layers",
     "linear": "functional",
@@ -131,6 +132,20 @@ _OWNER = {
     "get_peak_memory": "training",
     "predict": "training",
     "confusion_matrix": "training",
+    "Recorder": "hooks",
+    "manual_seed": "init",
+    "calculate_gain": "init",
+    "calculate_fan_in_and_fan_out": "init",
+    "uniform_": "init",
+    "normal_": "init",
+    "constant_": "init",
+    "zeros_": "init",
+    "ones_": "init",
+    "xavier_uniform_": "init",
+    "xavier_normal_": "init",
+    "kaiming_uniform_": "init",
+    "kaiming_normal_": "init",
+    "orthogonal_": "init",
 }
 
 __all__ = [*_OWNER, *SUBMODULES]

@@ -150,6 +150,20 @@ CASES = [
         hidden_bug=("statistics.median(times)", "statistics.mean(times)"), hidden_cells=("test_benchmark",),
         kinds=("reference", "blank", "pass_cell", "deleted", "hidden"),
     ),
+    LabCase(
+        # Trains small MNIST nets for ~30 s in every submission that gets that far: few kinds. Its six written
+        # answers are graded by hand (0 at autograde). The hidden bug draws kaiming_uniform_ from a normal of
+        # the right variance: the visible variance check passes, the hidden bound check does not.
+        lab="09_dynamics", timeout=120,
+        blank_cell="test_xavier", delete_cell="test_orthogonal",
+        loop_function="orthogonal_", loop_cells=("test_orthogonal",),
+        hidden_bug=("bound = math.sqrt(3.0) * _kaiming_std(tensor, a, mode, nonlinearity)\n"
+                    "    return uniform_(tensor, -bound, bound, generator)",
+                    "bound = math.sqrt(3.0) * _kaiming_std(tensor, a, mode, nonlinearity)\n"
+                    "    return normal_(tensor, 0.0, bound / math.sqrt(3.0), generator)"),
+        hidden_cells=("test_kaiming",),
+        kinds=("reference", "blank", "hidden"),
+    ),
 ]
 
 

@@ -78,8 +78,11 @@ def grader(course: Path, module: str, *args: str, timeout: int | None = None) ->
 
 # ---------------------------------------------------------------- submissions
 def graded_cells(nb) -> dict[str, int]:
-    """grade_id -> points of the graded cells, in notebook order."""
-    return {c.metadata.nbgrader["grade_id"]: c.metadata.nbgrader.get("points", 0)
+    """grade_id -> points the autograder gives the graded cells, in notebook order.
+
+    A manually graded answer (a graded solution cell) scores 0 until the instructor grades it."""
+    return {c.metadata.nbgrader["grade_id"]: 0 if c.metadata.nbgrader.get("solution") else
+            c.metadata.nbgrader.get("points", 0)
             for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")}
 
 
