@@ -126,7 +126,7 @@ test: $(STAMP) check-dot ## every check: generated files in sync, library, noteb
 	$(RUN) $(SINGLE_THREADED) python -m pytest -p no:xdist --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider solutions
 
 test-browser: $(STAMP) check-dot ## the learner's JupyterLab in headless Chromium (screenshots in grader/browser-test/)
-	$(RUN) $(SINGLE_THREADED) python -m pytest -p no:xdist -p no:cacheprovider -m browser tests/test_browser.py
+	$(RUN) $(SINGLE_THREADED) MICROGRAD_PLUS_BROWSER_TEST=1 python -m pytest -p no:xdist -p no:cacheprovider -s tests/test_browser.py
 
 test-fast: $(STAMP) ## library tests only (no nbgrader runs, no training)
 	$(RUN) $(SINGLE_THREADED) python -m pytest -n $(JOBS) -m "not slow" tests
