@@ -132,6 +132,7 @@ def smoke_check(dest: Path) -> int:
         venv = Path(sys.executable).parent.parent
         proc = subprocess.run(["make", "validate", f"LAB={labs[0]}", f"VENV={venv}"], cwd=dest, env=env,
                               capture_output=True, text=True)
+        shutil.rmtree(dest / "mylabs", ignore_errors=True)  # the learner's copies `make validate` made
         ok = proc.returncode != 0 and "VALIDATION FAILED" in proc.stdout
         failures += not ok
         print(f"[{'ok' if ok else 'FAIL'}] make validate LAB={labs[0]} reports the unfinished lab "
