@@ -26,7 +26,8 @@ def make_course(dest: Path, labs=(LAB,)) -> Path:
     (dest / "grader").mkdir(parents=True)
     for f in (ROOT / "grader").glob("*.py"):
         shutil.copy2(f, dest / "grader" / f.name)
-    shutil.copy2(ROOT / "nbgrader_config.py", dest / "nbgrader_config.py")
+    for name in ("nbgrader_config.py", "pyproject.toml"):
+        shutil.copy2(ROOT / name, dest / name)
     for lab in labs:
         shutil.copytree(ROOT / "solutions" / lab, dest / "solutions" / lab,
                         ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
@@ -296,3 +297,15 @@ def test_nbval_honours_the_tag(tmp_path):
         proc = run([sys.executable, "-m", "pytest", "-q", "-p", "no:xdist", "-p", "no:cacheprovider", "--nbval",
                     str(path)], cwd=tmp_path, check=False)
         assert proc.returncode == expected, proc.stdout[-2000:]
+
+
+def test_export_mine_exports_the_learners_copy(tmp_path):
+    course = make_course(tmp_path / "course", labs=())
+    shutil.copytree(ROOT / "labs" / LAB, course / "labs" / LAB)
+    fill_in(course)  # the learner's copy is the completed lab
+    dest = tmp_path / "package"
+    run([sys.executable, "-m", "grader.export", "--from", "mylabs", "--lab", LAB, "--dest", str(dest)],
+        cwd=course, env=course_env(course))
+    value = (dest / "value.py").read_text()
+    assert "File to edit: ../mylabs/01_value/01_value.ipynb" in value.splitlines()[0]
+    assert "NotImplementedError()" not in value  # the learner's code, not the release's stubs
