@@ -309,3 +309,22 @@ def test_export_mine_exports_the_learners_copy(tmp_path):
     value = (dest / "value.py").read_text()
     assert "File to edit: ../mylabs/01_value/01_value.ipynb" in value.splitlines()[0]
     assert "NotImplementedError()" not in value  # the learner's code, not the release's stubs
+
+
+@pytest.mark.slow
+def test_tag_nbval_converts_the_solutions_and_the_release_drops_the_tags(tmp_path):
+    """On a copy: every first-line NBVAL comment becomes a tag; nbgrader releases the result cleanly."""
+    labs = [p.parent.name for p in sorted((ROOT / "solutions").glob("*/*.ipynb")) if p.parent.name == p.stem]
+    course = make_course(tmp_path / "course", labs=labs)
+    notebooks = sorted((course / "solutions").glob("*/*.ipynb"))
+    marked = sum(1 for nb in notebooks for c in nbformat.read(nb, as_version=4).cells
+                 if c.cell_type == "code" and c.source.lstrip().startswith("# NBVAL_"))
+    run([sys.executable, "-m", "tools.nb", "tag-nbval", *map(str, notebooks)], cwd=ROOT)
+    cells = [c for nb in notebooks for c in nbformat.read(nb, as_version=4).cells]
+    assert not [c for c in cells if "NBVAL_" in c.source.split("\n")[0]]
+    assert sum(1 for c in cells if "nbval-ignore-output" in c.metadata.get("tags", [])) >= marked
+    tagged = [nb.parent.name for nb in notebooks if "nbval-" in nb.read_text()]
+    for lab in tagged[:1]:  # nbgrader keeps the tag; the release drops it
+        run([sys.executable, "-m", "grader.release", "--lab", lab], cwd=course, env=course_env(course))
+        released = (course / "labs" / lab / f"{lab}.ipynb").read_text()
+        assert "nbval-" not in released and "NBVAL_" not in released
