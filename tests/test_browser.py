@@ -4,8 +4,8 @@ On a copy of the course, ``make lab`` starts on a free port with a learner's com
 in ``mylabs/`` (the solution notebook). The test runs all its cells in JupyterLab, checks that
 no cell has an error and that the computation graph (SVG) and the plots (PNG) rendered,
 presses *Validate* and reads the dialog, opens an untouched lab and checks that it is clean
-(not "unsaved"), validates it and reads the failure dialog, and checks that no instructor-only
-command, menu or endpoint is reachable. Screenshots go to ``grader/browser-test/`` (git-ignored).
+(not "unsaved"), validates it and reads the failure dialog, checks that no instructor-only
+command, menu or endpoint is reachable and that saving over the released lab is refused. Screenshots go to ``grader/browser-test/`` (git-ignored).
 
 Needs Chromium and its WebDriver (Debian: ``apt-get install chromium chromium-driver``; .ci/run
 installs them) and selenium (requirements/course.txt); nothing is downloaded at run time.
@@ -252,6 +252,18 @@ def test_the_learners_jupyterlab(lab, browser):
     assert "NotImplementedError: a `# YOUR CODE HERE` stub" in head, dialog["text"][:2000]
     assert "Traceback" not in head and "Traceback" in dialog["text"], "tracebacks come after the messages"
     _close_dialog(browser)
+
+    # 5. the release itself cannot be saved over from the learner's JupyterLab
+    released = course / "labs" / LAB / f"{LAB}.ipynb"
+    before = released.read_bytes()
+    _open(browser, base, f"labs/{LAB}/{LAB}.ipynb")
+    browser.execute_script("window.jupyterapp.commands.execute('docmanager:save')")
+    error = _wait(browser, "const d = document.querySelector('.jp-Dialog'); return d && d.innerText", 30,
+                  "the save error")
+    browser.save_screenshot(str(SHOTS / "release_save_refused.png"))
+    assert f"Your copy is mylabs/{LAB}/{LAB}.ipynb" in error, error
+    browser.execute_script("document.querySelector('.jp-Dialog .jp-mod-accept, .jp-Dialog .jp-mod-reject').click()")
+    assert released.read_bytes() == before
 
     assert (course / "mylabs" / LAB / f"{LAB}.ipynb").exists()
     elapsed = time.monotonic() - start

@@ -328,3 +328,24 @@ def test_tag_nbval_converts_the_solutions_and_the_release_drops_the_tags(tmp_pat
         run([sys.executable, "-m", "grader.release", "--lab", lab], cwd=course, env=course_env(course))
         released = (course / "labs" / lab / f"{lab}.ipynb").read_text()
         assert "nbval-" not in released and "NBVAL_" not in released
+
+
+def test_the_learners_server_refuses_to_save_over_the_release(tmp_path):
+    import asyncio
+
+    from jupyter_server.services.contents.filemanager import AsyncFileContentsManager, FileContentsManager
+    from tornado.web import HTTPError
+
+    from grader.learner_lab import _guard_the_release
+
+    (tmp_path / "labs" / LAB).mkdir(parents=True)
+    (tmp_path / "mylabs" / LAB).mkdir(parents=True)
+    model = {"type": "file", "format": "text", "content": "my answer"}
+    for manager, call in ((FileContentsManager, lambda r: r), (AsyncFileContentsManager, asyncio.run)):
+        cm = manager(root_dir=str(tmp_path))
+        _guard_the_release(cm)
+        with pytest.raises(HTTPError, match=f"Your copy is mylabs/{LAB}/notes.txt") as refused:
+            call(cm.save(model, f"labs/{LAB}/notes.txt"))
+        assert refused.value.status_code == 403 and not (tmp_path / "labs" / LAB / "notes.txt").exists()
+        assert call(cm.save(model, f"mylabs/{LAB}/notes.txt"))["name"] == "notes.txt"
+        assert call(cm.save(model, "labs.txt"))["name"] == "labs.txt"  # only the folder labs/ is the release
