@@ -172,9 +172,13 @@ def test_validate_checks_the_learners_copy_by_default(tmp_path):
 
 # ---------------------------------------------------------------- the learner's JupyterLab
 def _plugin_ids() -> set[str]:
-    static = Path(sys.prefix) / "share" / "jupyter" / "labextensions" / "@jupyter" / "nbgrader" / "static"
-    return {m for f in static.glob("*.js") for m in re.findall(r'id:"(@jupyter/nbgrader:[^"]+)"', f.read_text())} | {
-        m for f in static.glob("*.js") for m in re.findall(r'let \w+="(@jupyter/nbgrader:formgrader)"', f.read_text())}
+    """The plugin ids of nbgrader's installed JupyterLab extension (read from its bundle)."""
+    from jupyter_core.paths import jupyter_path
+
+    static = next(p for p in (Path(d) / "@jupyter" / "nbgrader" / "static" for d in jupyter_path("labextensions"))
+                  if p.is_dir())
+    code = "".join(f.read_text() for f in static.glob("*.js"))
+    return set(re.findall(r'id:"(@jupyter/nbgrader:[^"]+)"', code) + re.findall(r'="(@jupyter/nbgrader:formgrader)"', code))
 
 
 def test_learner_configuration_switches_off_the_instructor_tools():
