@@ -121,7 +121,8 @@ def browser(lab):
         options.add_argument(flag)
     browser = webdriver.Chrome(service=Service(driver), options=options)
     browser.set_script_timeout(30)
-    SHOTS.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(SHOTS, ignore_errors=True)  # only this run's screenshots
+    SHOTS.mkdir(parents=True)
     yield browser
     browser.quit()
 
