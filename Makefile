@@ -1,6 +1,6 @@
 # MicroGrad+ — every course command. `make help` lists them.
 #
-#   make lab     create/update the course environment and open JupyterLab on labs/
+#   make lab     create/update the course environment and open JupyterLab on your copies of the labs (mylabs/)
 #   make test    create/update the same environment and run every check
 #
 # Both are idempotent: with nothing to install, the environment step takes a second.
@@ -29,7 +29,7 @@ export PYTHONHASHSEED := 0
 # process avoids oversubscription, which makes multi-threaded OpenBLAS many times slower.
 SINGLE_THREADED := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 
-.PHONY: help env lab test test-fast check-dot export release export-mine reset-package \
+.PHONY: help env lab lab-instructor mylabs test-browser test test-fast check-dot export release export-mine reset-package \
         validate collect autograde feedback grades student-release data bench docs clean-grader
 
 help: ## list the commands
@@ -56,8 +56,19 @@ check-dot:
 	  echo "  conda:         conda install -c conda-forge graphviz"; \
 	  exit 1; }
 
-lab: $(STAMP) check-dot ## open JupyterLab on labs/ (PORT=8888)
-	$(RUN) jupyter lab --port=$(PORT) --ServerApp.root_dir=$(ROOT) --LabApp.default_url=/lab/tree/labs \
+# The learner's JupyterLab: their own copies (mylabs/, never overwritten) and no instructor tools.
+LEARNER_JUPYTER := JUPYTER_CONFIG_PATH="$(ROOT)/grader/jupyter/learner$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" \
+                   PYTHONPATH="$(ROOT)$${PYTHONPATH:+:$$PYTHONPATH}"
+
+mylabs: $(STAMP) ## create your copies of new labs in mylabs/ (never overwrites; offers updates next to them)
+	$(RUN) python -m grader.mylabs
+
+lab: $(STAMP) check-dot mylabs ## open JupyterLab on your copies of the labs, mylabs/ (PORT=8888)
+	$(RUN) $(LEARNER_JUPYTER) jupyter lab --port=$(PORT) --ServerApp.root_dir=$(ROOT) --LabApp.default_url=/lab/tree/mylabs \
+	  $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
+
+lab-instructor: $(STAMP) check-dot ## JupyterLab with nbgrader's instructor tools (formgrader, generate, course list)
+	$(RUN) jupyter lab --port=$(PORT) --ServerApp.root_dir=$(ROOT) --LabApp.default_url=/lab/tree/solutions \
 	  $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 # ---------------------------------------------------------------- the literate build
@@ -68,16 +79,17 @@ release: $(STAMP) ## labs/ from solutions/ with nbgrader (LAB=... for one), then
 	$(RUN) python -m grader.release $(if $(LAB),--lab $(LAB))
 	$(RUN) python -m grader.export
 
-export-mine: $(STAMP) ## export YOUR lab into the package: make export-mine LAB=02_tensor
+export-mine: $(STAMP) ## export YOUR lab (mylabs/) into the package: make export-mine LAB=02_tensor
 	@test -n "$(LAB)" || { echo "usage: make export-mine LAB=02_tensor"; exit 2; }
-	$(RUN) python -m grader.export --from labs --lab $(LAB)
+	$(RUN) python -m grader.mylabs --lab $(LAB)
+	$(RUN) python -m grader.export --from mylabs --lab $(LAB)
 	@echo "micrograd_plus now runs your $(LAB). 'make reset-package' restores the reference."
 
 reset-package: $(STAMP) ## restore the reference micrograd_plus/ (undo export-mine)
 	$(RUN) git checkout -- micrograd_plus && git clean -fdq micrograd_plus && echo "micrograd_plus/ restored to the reference"
 
 # ---------------------------------------------------------------- grading
-validate: $(STAMP) ## check a lab: make validate LAB=01_value [NB=path/to.ipynb]
+validate: $(STAMP) ## check your lab (mylabs/): make validate LAB=01_value [NB=path/to.ipynb]
 	@test -n "$(LAB)$(NB)" || { echo "usage: make validate LAB=01_value [NB=path]"; exit 2; }
 	$(RUN) $(SINGLE_THREADED) python -m grader.validate $(if $(LAB),--lab $(LAB)) $(if $(NB),--notebook $(NB))
 
@@ -112,6 +124,9 @@ test: $(STAMP) check-dot ## every check: generated files in sync, library, noteb
 	$(RUN) $(SINGLE_THREADED) python -m pytest -n $(JOBS) --dist worksteal --cov=micrograd_plus --cov-report=term --cov-fail-under=90 --doctest-modules tests micrograd_plus grader/export.py
 	@# one notebook at a time: kernels started at the same instant can race for the same ports
 	$(RUN) $(SINGLE_THREADED) python -m pytest -p no:xdist --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider solutions
+
+test-browser: $(STAMP) check-dot ## the learner's JupyterLab in headless Chromium (screenshots in grader/browser-test/)
+	$(RUN) $(SINGLE_THREADED) MICROGRAD_PLUS_BROWSER_TEST=1 python -m pytest -p no:xdist -p no:cacheprovider -s tests/test_browser.py
 
 test-fast: $(STAMP) ## library tests only (no nbgrader runs, no training)
 	$(RUN) $(SINGLE_THREADED) python -m pytest -n $(JOBS) -m "not slow" tests

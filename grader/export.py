@@ -9,7 +9,7 @@ naming the notebook to edit, and every block names the cell it came from.
 Usage::
 
     python -m grader.export                      # solutions/*  -> micrograd_plus/ (the reference)
-    python -m grader.export --from labs --lab 02_tensor   # a learner's own lab -> micrograd_plus/
+    python -m grader.export --from mylabs --lab 02_tensor # a learner's own lab -> micrograd_plus/
 
 ``micrograd_plus/__init__.py`` is generated too: it lists every public name of
 every module and imports a module only when one of its names is first used, so
@@ -188,8 +188,8 @@ def export(source: str = "solutions", lab: str | None = None, dest: Path = PACKA
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--from", dest="source", default="solutions", choices=["solutions", "labs"],
-                        help="export the instructor solutions (default) or the learner labs")
+    parser.add_argument("--from", dest="source", default="solutions", choices=["solutions", "labs", "mylabs"],
+                        help="export the instructor solutions (default), the released labs, or the learner's own copies")
     parser.add_argument("--lab", help="only this lab, e.g. 02_tensor")
     parser.add_argument("--dest", type=Path, default=PACKAGE, help="package folder to write (default micrograd_plus/)")
     args = parser.parse_args(argv)

@@ -5,14 +5,49 @@
 hidden tests are removed, graded cells are locked and checksummed, outputs cleared,
 and the lab is recorded in the gradebook (grader/gradebook.db). Running it twice
 changes no byte of labs/.
+
+Each released notebook is then tidied for the learner (``tidy``): the notebook metadata
+JupyterLab writes for a Python kernel (so an untouched lab does not open as "unsaved"),
+no cell ``execution`` timings of the instructor's run, and no ``nbval-*`` cell tags (they
+steer the solution notebooks' checks; other tags stay).
 """
 from __future__ import annotations
 
 import argparse
 import subprocess
 import sys
+from pathlib import Path
 
 from grader.export import ROOT, lab_notebooks
+
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+# What an IPython kernel reports and JupyterLab stores, except the Python version (which
+# depends on the learner's machine: grader/mylabs.py adds it to the learner's copy).
+LANGUAGE_INFO = {
+    "codemirror_mode": {"name": "ipython", "version": 3},
+    "file_extension": ".py",
+    "mimetype": "text/x-python",
+    "name": "python",
+    "nbconvert_exporter": "python",
+    "pygments_lexer": "ipython3",
+}
+
+
+def tidy(path: Path) -> None:
+    """Learner-facing metadata for a released notebook; deterministic, idempotent."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    nb.metadata = nbformat.from_dict({**{k: v for k, v in nb.metadata.items() if k not in ("kernelspec", "language_info")},
+                                      "kernelspec": KERNELSPEC, "language_info": LANGUAGE_INFO})
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+        tags = [t for t in cell.metadata.get("tags", []) if not t.startswith("nbval-")]
+        if tags:
+            cell.metadata["tags"] = tags
+        else:
+            cell.metadata.pop("tags", None)
+    nbformat.write(nb, str(path))
 
 
 def lab_names(lab: str | None = None) -> list[str]:
@@ -27,6 +62,7 @@ def release(lab: str | None = None) -> None:
             [sys.executable, "-m", "nbgrader", "generate_assignment", name, "--force", "--log-level=WARN"],
             cwd=ROOT, check=True,
         )
+        tidy(ROOT / "labs" / name / f"{name}.ipynb")
 
 
 def main(argv: list[str] | None = None) -> int:

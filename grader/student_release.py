@@ -29,20 +29,23 @@ from grader.course import ROOT
 
 LEAVE_OUT = {"solutions", "tests", ".ci", "bench", "tools"}
 GRADER_FILES = ("__init__.py", "nbgrader_config.py", "export.py", "validate.py", "course.py", "release.py",
-                "hardening.py")
+                "hardening.py", "mylabs.py", "validation_report.py", "learner_lab.py")
+LEARNER_JUPYTER = ("grader", "jupyter", "learner")  # the learner's JupyterLab configuration
 
 README = """# MicroGrad+ (learner edition)
 
 Build an autograd engine and a small neural-network library, lab by lab.
 
-    make lab                      # create .venv and open JupyterLab on labs/ (PORT=8888)
+    make lab                      # create .venv and open JupyterLab on your copies, mylabs/ (PORT=8888)
     make validate LAB=01_value    # check a lab (or use the Validate button in JupyterLab)
     make export-mine LAB=01_value # put YOUR code into micrograd_plus/ for the later labs
     make reset-package            # back to the package as you received it
 
-Work through `labs/` in order. `micrograd_plus/` holds stubs (`NotImplementedError`) until
+Work through the labs in order, in `mylabs/`: your own copies, created from the released
+`labs/` by `make lab` and never overwritten (an updated release appears next to your copy as
+`NN_topic.updated.ipynb`). `micrograd_plus/` holds stubs (`NotImplementedError`) until
 you export your own labs into it. Graded tests include hidden tests: passing
-`make validate` is necessary, not sufficient. Hand in `labs/NN_topic/NN_topic.ipynb`.
+`make validate` is necessary, not sufficient. Hand in `mylabs/NN_topic/NN_topic.ipynb`.
 """
 
 
@@ -59,7 +62,7 @@ def build(dest: Path) -> Path:
     for rel in _tracked_files():
         if rel.parts[0] in LEAVE_OUT or rel.parts[0] == "micrograd_plus":
             continue
-        if rel.parts[0] == "grader" and rel.name not in GRADER_FILES:
+        if rel.parts[0] == "grader" and rel.name not in GRADER_FILES and rel.parts[:3] != LEARNER_JUPYTER:
             continue
         if not (ROOT / rel).is_file():
             continue
@@ -129,6 +132,7 @@ def smoke_check(dest: Path) -> int:
         venv = Path(sys.executable).parent.parent
         proc = subprocess.run(["make", "validate", f"LAB={labs[0]}", f"VENV={venv}"], cwd=dest, env=env,
                               capture_output=True, text=True)
+        shutil.rmtree(dest / "mylabs", ignore_errors=True)  # the learner's copies `make validate` made
         ok = proc.returncode != 0 and "VALIDATION FAILED" in proc.stdout
         failures += not ok
         print(f"[{'ok' if ok else 'FAIL'}] make validate LAB={labs[0]} reports the unfinished lab "

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from grader.export import export, lab_notebooks
+from grader.release import tidy
 
 ROOT = Path(__file__).resolve().parent.parent
 LABS = [nb.parent.name for nb in lab_notebooks(ROOT / "solutions")]
@@ -44,6 +45,7 @@ def test_labs_match_the_solution_notebooks(tmp_path):
     for lab in LABS:
         subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", lab, "--force", "--log-level=ERROR"],
                        cwd=ROOT, env=env, check=True)
+        tidy(course / "labs" / lab / f"{lab}.ipynb")  # what `make release` does after nbgrader
     stale = _diff(course / "labs", ROOT / "labs")
     assert not stale, f"labs/ is out of date with solutions/ ({stale}): run `make release` and commit"
 

@@ -7,10 +7,17 @@ round trip, then executed so that their outputs are committed (nbval compares th
     python -m tools.nb from-py /tmp/02_tensor.py  solutions/02_tensor/02_tensor.ipynb
     python -m tools.nb execute solutions/02_tensor/02_tensor.ipynb
 
-In the percent format a cell's nbgrader metadata goes on its header line, e.g.
-``# %% nbgrader={"grade": true, "grade_id": "test_add", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}``.
-``from-py`` keeps only nbgrader metadata and gives every cell a stable id
-(the grade_id where there is one), so a round trip leaves an unchanged notebook unchanged.
+In the percent format a cell's nbgrader metadata and tags go on its header line, e.g.
+``# %% nbgrader={"grade": true, "grade_id": "test_add", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}``
+or ``# %% tags=["nbval-ignore-output"]``. ``from-py`` keeps only nbgrader metadata and cell
+tags and gives every cell a stable id (the grade_id where there is one), so a round trip
+leaves an unchanged notebook unchanged.
+
+A cell whose output legitimately varies carries nbval's ``nbval-ignore-output`` tag.
+``tag-nbval`` converts the older convention, a ``# NBVAL_IGNORE_OUTPUT`` comment as the
+first line (and nbval's other such markers), into the tag, in place:
+
+    python -m tools.nb tag-nbval solutions/*/*.ipynb
 """
 from __future__ import annotations
 
@@ -39,9 +46,11 @@ def _stable_ids(nb) -> None:
 
 
 def clean(nb):
-    """Keep only nbgrader cell metadata, a standard kernelspec, and stable cell ids."""
+    """Keep only nbgrader cell metadata and tags, a standard kernelspec, and stable cell ids."""
     for cell in nb.cells:
-        keep = {k: v for k, v in cell.get("metadata", {}).items() if k in ("nbgrader", "deletable", "editable")}
+        keep = {k: v for k, v in cell.get("metadata", {}).items() if k in ("nbgrader", "deletable", "editable", "tags")}
+        if not keep.get("tags", True):
+            del keep["tags"]
         cell["metadata"] = keep
         if cell.cell_type == "code":
             cell.setdefault("outputs", [])
@@ -82,6 +91,54 @@ def execute(path: Path, timeout: int = 900) -> None:
     nbformat.write(nb, path)
 
 
+# nbval's comment markers (first line of a code cell) and the cell tags that replace them
+NBVAL_MARKERS = {
+    "NBVAL_IGNORE_OUTPUT": "nbval-ignore-output",
+    "NBVAL_CHECK_OUTPUT": "nbval-check-output",
+    "NBVAL_SKIP": "nbval-skip",
+    "NBVAL_RAISES_EXCEPTION": "nbval-raises-exception",
+}
+_MARKER_LINE = re.compile(r"\A[ \t]*#[ \t]*(" + "|".join(NBVAL_MARKERS) + r")[ \t]*(?:\n|\Z)")
+
+
+def tag_nbval(nb) -> int:
+    """Replace a first-line ``# NBVAL_...`` comment by nbval's cell tag; returns the cells changed.
+
+    >>> cell = nbformat.v4.new_code_cell("# NBVAL_IGNORE_OUTPUT\\nprint(time.time())")
+    >>> nb = nbformat.v4.new_notebook(cells=[cell])
+    >>> tag_nbval(nb), nb.cells[0].source, nb.cells[0].metadata.tags
+    (1, 'print(time.time())', ['nbval-ignore-output'])
+    >>> tag_nbval(nb)
+    0
+    """
+    changed = 0
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        match = _MARKER_LINE.match(cell.source)
+        if not match:
+            continue
+        cell.source = cell.source[match.end():]
+        tags = cell.metadata.setdefault("tags", [])
+        if NBVAL_MARKERS[match.group(1)] not in tags:
+            tags.append(NBVAL_MARKERS[match.group(1)])
+        changed += 1
+    return changed
+
+
+def tag_nbval_files(paths: list[Path]) -> int:
+    """``tag_nbval`` on notebook files, in place (a file with no marker is not rewritten)."""
+    total = 0
+    for path in paths:
+        nb = nbformat.read(path, as_version=4)
+        changed = tag_nbval(nb)
+        if changed:
+            nbformat.write(nb, path)
+            print(f"{path}: {changed} cell(s) now tagged instead of marked by a comment")
+        total += changed
+    return total
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -92,11 +149,15 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("execute")
     p.add_argument("notebooks", type=Path, nargs="+")
     p.add_argument("--timeout", type=int, default=900)
+    p = sub.add_parser("tag-nbval", help="turn first-line # NBVAL_... comments into nbval cell tags, in place")
+    p.add_argument("notebooks", type=Path, nargs="+")
     args = parser.parse_args(argv)
     if args.command == "from-py":
         from_py(args.src, args.dest)
     elif args.command == "to-py":
         to_py(args.src, args.dest)
+    elif args.command == "tag-nbval":
+        tag_nbval_files(args.notebooks)
     else:
         for path in args.notebooks:
             print(f"executing {path}")
