@@ -79,10 +79,24 @@ def test_dockerfile_base_image_and_command():
     assert "apt-get install -y --no-install-recommends graphviz" in text
     assert re.search(r"^WORKDIR /workspace/micrograd-plus$", text, re.M)
     cmd = json.loads(re.search(r"^CMD (\[.*?\])$", text, re.M | re.S).group(1).replace("\\\n", ""))
-    assert cmd[:2] == ["jupyter", "lab"]
-    for flag in ("--ip=0.0.0.0", "--port=8888", "--allow-root", "--no-browser",
-                 f"--ServerApp.root_dir={CONTAINER_REPO}"):
-        assert flag in cmd
+    assert cmd[:2] == ["make", "lab"], "the container starts the learner's JupyterLab (mylabs/, no instructor tools)"
+    assert "PORT=8888" in cmd
+    lab_args = next(a for a in cmd if a.startswith("LAB_ARGS="))
+    for flag in ("--ip=0.0.0.0", "--no-browser"):
+        assert flag in lab_args
+
+
+def test_container_command_runs_the_learner_lab():
+    """What `make lab` does inside the image (root, no .venv): copies to mylabs/, learner config, --allow-root."""
+    text = (DOCKER / "Dockerfile").read_text()
+    makeflags = re.search(r'MAKEFLAGS="([^"]*)"', text).group(1)
+    cmd = json.loads(re.search(r"^CMD (\[.*?\])$", text, re.M | re.S).group(1).replace("\\\n", ""))
+    result = run([*cmd[:2], "--no-print-directory", "-n", *cmd[2:]], cwd=ROOT, env=dict(os.environ, MAKEFLAGS=makeflags))
+    assert result.returncode == 0, result.stderr
+    assert "venv" not in result.stdout and "pip install" not in result.stdout, result.stdout
+    assert "python -m grader.mylabs" in result.stdout
+    assert "grader/jupyter/learner" in result.stdout and "/lab/tree/mylabs" in result.stdout
+    assert "--ip=0.0.0.0 --no-browser" in result.stdout
 
 
 def test_make_inside_the_container_uses_the_image_python():
