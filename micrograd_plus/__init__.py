@@ -26,6 +26,7 @@ _OWNER = {
     "numerical_derivative": "value",
     "Value": "value",
     "draw_graph": "value",
+    "visualize_computation_graph": "value",
     "rel_error": "gradcheck",
     "numerical_gradient": "gradcheck",
     "GradientCheckError": "gradcheck",

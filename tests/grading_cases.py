@@ -82,9 +82,11 @@ CASES = [
         # check_op is the lab's own helper (a given, unlocked cell): the gradcheck attack replaces it there.
         lab="01_value", timeout=60, blank_cell="test_add_sub", delete_cell="test_pow",
         loop_function="exp", loop_cells=("test_exp_log",),
-        hidden_bug=("out._da = 1.0 if x > 0 else 0.0", "out._da = 1.0 if x >= 0 else 0.0"),  # relu'(0)
-        hidden_cells=("test_tanh_relu_sigmoid",),
-        gradcheck_bug=("out._da = e\n", "out._da = 2 * e\n"), gradcheck_cells=("test_exp_log",),
+        # a division gradient off by 1e-9: inside the visible checks' tolerance, not the hidden exact values
+        hidden_bug=("other.grad += -out.data / other.data * out.grad",
+                    "other.grad += -out.data / other.data * out.grad * (1 + 1e-9)"),
+        hidden_cells=("test_mul_div",),
+        gradcheck_bug=("self.grad += e * out.grad\n", "self.grad += 2 * e * out.grad\n"), gradcheck_cells=("test_exp_log",),
         gradcheck_module="micrograd_plus.value", gradcheck_names=("check_op",), gradcheck_cell="def check_op(",
         kinds=("reference", "blank", "pass_cell", "deleted", "exit", "import_error", "hidden", "gradcheck"),
     ),
