@@ -193,7 +193,7 @@ def _operand(x, like):
     """``x`` ready to combine with tensor ``like``: Tensors and Python numbers as they are, anything else as a Tensor of ``like``'s dtype."""
     if isinstance(x, Tensor) or type(x) in (int, float):
         return x
-    return Tensor(x, dtype=like.data.dtype)
+    return Tensor(x, dtype=like.data.dtype if like.data.dtype.kind == "f" else None)
 
 
 def _array(x):
@@ -207,8 +207,9 @@ class Tensor:
         data: a number, a (nested) list of numbers, a NumPy array or a Tensor. An array is used
             without copying when it already has the requested dtype.
         requires_grad: whether ``backward`` should compute a gradient for this tensor.
-        dtype: NumPy dtype of ``data``; None means float32 (like PyTorch). Pass ``np.float64``
-            for gradient checks.
+        dtype: NumPy dtype of ``data``; None keeps integer and bool data as they are (Python ints
+            become int64) and makes floating point data float32, like ``torch.tensor``. Pass
+            ``np.float64`` for gradient checks.
 
     Raises:
         TypeError: if ``data`` is not numeric (strings, None, objects), or if a gradient is
@@ -222,6 +223,8 @@ class Tensor:
         >>> c.sum().backward()
         >>> a.grad, b.grad
         (array([4.], dtype=float32), array([2.], dtype=float32))
+        >>> Tensor([1, 2, 3]).dtype, Tensor([True, False]).dtype, Tensor([1.5]).dtype
+        (dtype('int64'), dtype('bool'), dtype('float32'))
     """
 
     __slots__ = ("data", "grad", "requires_grad", "_ctx", "__weakref__")
@@ -238,11 +241,15 @@ class Tensor:
             raise TypeError(
                 f"Tensor data must be numeric (a number, a list of numbers or a NumPy array), "
                 f"got {type(data).__name__}" + (f" with dtype {array.dtype}" if isinstance(data, np.ndarray) else ""))
-        dtype = np.dtype(np.float32 if dtype is None else dtype)
+        if dtype is None:  # like torch.tensor: integers and bools keep their type, floating point is float32
+            dtype = array.dtype if array.dtype.kind in "biu" else np.dtype(np.float32)
+        else:
+            dtype = np.dtype(dtype)
         if array.dtype != dtype:
             array = array.astype(dtype)
         if requires_grad and dtype.kind != "f":
-            raise TypeError(f"only floating point tensors can require gradients, got dtype {dtype}")
+            raise TypeError(f"only floating point tensors can require gradients, got dtype {dtype} "
+                            f"(create it with floats, e.g. Tensor(data, dtype=np.float32, requires_grad=True))")
         self.data = array
         self.grad = None
         self.requires_grad = bool(requires_grad)
@@ -617,6 +624,8 @@ def run_backward(root, gradient, retain_graph=False):
             continue
         ctx = node._ctx
         if ctx is None:  # a leaf: accumulate into .grad
+            if type(grad) is not np.ndarray:  # a NumPy scalar (0-d arithmetic returns those)
+                grad = np.array(grad)
             if grad.dtype != node.data.dtype:
                 grad = grad.astype(node.data.dtype)
             if node.grad is None:
@@ -644,8 +653,8 @@ def run_backward(root, gradient, retain_graph=False):
                 handed_out.add(id(g))
             elif key in owned:    # later ones: add in place into the array we own
                 np.add(grads[key], g, out=grads[key])
-            else:
-                grads[key] = grads[key] + g
+            else:  # np.array: for 0-d inputs the sum is a NumPy scalar, which cannot be added into
+                grads[key] = np.array(grads[key] + g)
                 owned.add(key)
         if not retain_graph:
             node._ctx = _RELEASED
