@@ -391,13 +391,35 @@ def visualize_computation_graph(root, **kwargs):
     """
     if isinstance(root, Value):
         return draw_graph(root, **kwargs)
-    try:
-        from micrograd_plus.tensor import Tensor, draw_graph as draw_tensor_graph
-    except ImportError:
-        Tensor = None
-    if Tensor is not None and isinstance(root, Tensor):
-        return draw_tensor_graph(root, **kwargs)
+    if hasattr(root, "_ctx") and hasattr(root, "shape"):  # a lab 02 Tensor: nodes show shapes, ops their Function
+        return _draw_tensor_graph(root, **kwargs)
     raise TypeError(f"visualize_computation_graph draws a Value or a Tensor graph, got {type(root).__name__}")
+
+
+def _draw_tensor_graph(root, rankdir: str = "LR", size: str = "9,12"):
+    """The graph of a Tensor (before ``backward()`` releases it): a box per tensor, an ellipse per Function."""
+    import graphviz
+    dot = graphviz.Digraph(format="svg", graph_attr={"rankdir": rankdir, **({"size": size} if size else {})})
+    name, stack = {id(root): "t0"}, [root]
+    while stack:
+        node = stack.pop()
+        grad = "" if node.grad is None else " | grad set"
+        dot.node(name[id(node)], "{ " + _record_text(f"shape {tuple(node.shape)} {node.dtype}") + grad + " }",
+                 shape="record")
+        ctx = node._ctx
+        fn = getattr(ctx, "fn", None)
+        if fn is None:
+            continue
+        dot.node(name[id(node)] + "op", _record_text(fn.__name__), shape="ellipse")
+        dot.edge(name[id(node)] + "op", name[id(node)])
+        for parent in ctx.parents:
+            if parent is None:
+                continue
+            if id(parent) not in name:
+                name[id(parent)] = f"t{len(name)}"
+                stack.append(parent)
+            dot.edge(name[id(parent)], name[id(node)] + "op")
+    return dot
 
 # %% ../solutions/01_value/01_value.ipynb #co030
 class OpCase(NamedTuple):

@@ -24,6 +24,9 @@ each submission follows from the points of the graded cells it names:
                  global name), at the end of the code cell containing ``gradcheck_cell`` (default:
                  the last solution cell).
 
+- ``alt_<style>`` for each style in ``alternatives``: a correct submission written in another style than the
+                 reference (``tests/alternative_submissions.py``): full marks.
+
 ``timeout`` is the cell timeout (seconds) for the lab's submissions in the suite: above
 the lab's slowest graded cell, small enough for the infinite loop to be cheap.
 ``kinds`` lists the submissions to run (a lab whose notebook runs long may run fewer).
@@ -58,10 +61,11 @@ class LabCase:
     gradcheck_cell: str | None = None
     blank_score: float = 0
     kinds: tuple[str, ...] = field(default=ALL_KINDS)
+    alternatives: tuple[str, ...] = ()
 
     def runs(self) -> tuple[str, ...]:
         skip = {"allclose": self.allclose_bug is None, "gradcheck": self.gradcheck_bug is None}
-        return tuple(k for k in self.kinds if not skip.get(k))
+        return tuple(k for k in self.kinds if not skip.get(k)) + tuple(f"alt_{a}" for a in self.alternatives)
 
 
 CASES = [
@@ -89,6 +93,7 @@ CASES = [
         gradcheck_bug=("self.grad += e * out.grad\n", "self.grad += 2 * e * out.grad\n"), gradcheck_cells=("test_exp_log",),
         gradcheck_module="micrograd_plus.value", gradcheck_names=("check_op",), gradcheck_cell="def check_op(",
         kinds=("reference", "blank", "pass_cell", "deleted", "exit", "import_error", "hidden", "gradcheck"),
+        alternatives=("closures", "stored"),  # micrograd-style closures; stored local derivatives
     ),
     LabCase(
         # The op checks call the learner's own check_gradient (the lab teaches it); their hidden part
