@@ -80,10 +80,17 @@ class Value:
         return self._unary(self.data ** n, local, f"**{n}")
 
     def __neg__(self):
-        return self * -1
+        return self._unary(-self.data, -1.0, "neg")
 
     def __sub__(self, other):
-        return self + (-_as_value(other))
+        other = _as_value(other)
+        out = Value(self.data - other.data, (self, other), "-")
+
+        def _backward():
+            self.grad += out.grad
+            other.grad -= out.grad
+        out._backward = _backward
+        return out
 
     def __truediv__(self, other):
         other = _as_value(other)
