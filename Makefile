@@ -30,7 +30,7 @@ export PYTHONHASHSEED := 0
 SINGLE_THREADED := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 
 .PHONY: help env lab lab-instructor mylabs test-browser test test-fast check-dot export release export-mine reset-package \
-        validate collect autograde feedback grades student-release data bench docs clean-grader
+        validate collect autograde feedback grades student-release data bench fuzz docs clean-grader
 
 help: ## list the commands
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -112,6 +112,9 @@ student-release: $(STAMP) ## a learner-only copy in grader/student-release/
 # ---------------------------------------------------------------- data, benchmark, docs
 data: $(STAMP) ## download MNIST (or import it: make data FROM=/path/to/folder)
 	$(RUN) python -m micrograd_plus.data fetch mnist $(if $(FROM),--from $(abspath $(FROM)))
+
+fuzz: $(STAMP) ## random programs in micrograd_plus vs PyTorch: make fuzz N=10000 (prints mismatches=0 of N)
+	$(RUN) $(SINGLE_THREADED) python -m tests.test_fuzz --n $(or $(N),10000)
 
 bench: $(STAMP) ## micrograd_plus vs PyTorch vs hand-written NumPy on the course MLP
 	$(RUN) python bench/run.py

@@ -105,7 +105,8 @@ def mse_loss(input, target, reduction="mean"):
     """
     _check_reduction(reduction)
     input = _as_tensor(input)
-    target = target if isinstance(target, Tensor) else Tensor(target, dtype=input.dtype)
+    if not isinstance(target, Tensor) or target.dtype != input.dtype:  # lists, arrays, integer Tensors
+        target = Tensor(target.data if isinstance(target, Tensor) else target, dtype=input.dtype)
     if input.shape != target.shape:
         raise ValueError(f"mse_loss: input of shape {input.shape} and target of shape {target.shape} differ; "
                          "reshape one of them (broadcasting them would give a wrong loss)")

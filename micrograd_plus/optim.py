@@ -3,10 +3,10 @@
 # %% auto #0
 __all__ = []
 
-# %% ../solutions/05_optimizers/05_optimizers.ipynb #co040
+# %% ../solutions/05_optimizers/05_optimizers.ipynb #co044
 # PyTorch-style namespace: optim.Adam(params, lr=1e-3), optim.lr_scheduler.StepLR(optimizer, ...),
 # optim.clip_grad_norm_(...). nbdev writes an empty __all__ for a cell that defines nothing; this one wins.
 from . import schedulers as lr_scheduler
-from .optimizers import SGD, Adam, AdamW, Optimizer, RMSprop, clip_grad_norm_
+from .optimizers import SGD, Adam, AdamW, Optimizer, RMSprop, SGDMomentum, clip_grad_norm_
 
-__all__ = ["Optimizer", "SGD", "RMSprop", "Adam", "AdamW", "clip_grad_norm_", "lr_scheduler"]
+__all__ = ["Optimizer", "SGD", "SGDMomentum", "RMSprop", "Adam", "AdamW", "clip_grad_norm_", "lr_scheduler"]

@@ -148,7 +148,9 @@ class Function:
 # %% auto #0
 __all__ = ['TENSOR_OPS', 'is_grad_enabled', 'no_grad', 'Context', 'Function', 'keep_freed_memory', 'Tensor', 'Add', 'Sub', 'Mul',
            'Div', 'Neg', 'Pow', 'topological_order', 'run_backward', 'OpCase', 'check_op', 'check_group', 'unbroadcast',
-           'MatMul', 'Exp', 'Log', 'Tanh', 'Sigmoid', 'ReLU', 'Sum', 'Mean', 'Max', 'Reshape', 'Transpose', 'GetItem']
+           'MatMul', 'Exp', 'Log', 'Tanh', 'Sigmoid', 'ReLU', 'Sum', 'Mean', 'Max', 'Reshape', 'Transpose', 'GetItem',
+           'Where', 'Cat', 'where', 'cat', 'stack', 'maximum', 'minimum', 'zeros', 'ones', 'randn', 'zeros_like',
+           'ones_like', 'arange']
 
 # %% ../solutions/02_tensor/02_tensor.ipynb #co006
 import ctypes
@@ -193,7 +195,7 @@ def _operand(x, like):
     """``x`` ready to combine with tensor ``like``: Tensors and Python numbers as they are, anything else as a Tensor of ``like``'s dtype."""
     if isinstance(x, Tensor) or type(x) in (int, float):
         return x
-    return Tensor(x, dtype=like.data.dtype)
+    return Tensor(x, dtype=like.data.dtype if like.data.dtype.kind == "f" else None)
 
 
 def _array(x):
@@ -207,8 +209,9 @@ class Tensor:
         data: a number, a (nested) list of numbers, a NumPy array or a Tensor. An array is used
             without copying when it already has the requested dtype.
         requires_grad: whether ``backward`` should compute a gradient for this tensor.
-        dtype: NumPy dtype of ``data``; None means float32 (like PyTorch). Pass ``np.float64``
-            for gradient checks.
+        dtype: NumPy dtype of ``data``; None keeps integer and bool data as they are (Python ints
+            become int64) and makes floating point data float32, like ``torch.tensor``. Pass
+            ``np.float64`` for gradient checks.
 
     Raises:
         TypeError: if ``data`` is not numeric (strings, None, objects), or if a gradient is
@@ -222,6 +225,8 @@ class Tensor:
         >>> c.sum().backward()
         >>> a.grad, b.grad
         (array([4.], dtype=float32), array([2.], dtype=float32))
+        >>> Tensor([1, 2, 3]).dtype, Tensor([True, False]).dtype, Tensor([1.5]).dtype
+        (dtype('int64'), dtype('bool'), dtype('float32'))
     """
 
     __slots__ = ("data", "grad", "requires_grad", "_ctx", "__weakref__")
@@ -238,11 +243,15 @@ class Tensor:
             raise TypeError(
                 f"Tensor data must be numeric (a number, a list of numbers or a NumPy array), "
                 f"got {type(data).__name__}" + (f" with dtype {array.dtype}" if isinstance(data, np.ndarray) else ""))
-        dtype = np.dtype(np.float32 if dtype is None else dtype)
+        if dtype is None:  # like torch.tensor: integers and bools keep their type, floating point is float32
+            dtype = array.dtype if array.dtype.kind in "biu" else np.dtype(np.float32)
+        else:
+            dtype = np.dtype(dtype)
         if array.dtype != dtype:
             array = array.astype(dtype)
         if requires_grad and dtype.kind != "f":
-            raise TypeError(f"only floating point tensors can require gradients, got dtype {dtype}")
+            raise TypeError(f"only floating point tensors can require gradients, got dtype {dtype} "
+                            f"(create it with floats, e.g. Tensor(data, dtype=np.float32, requires_grad=True))")
         self.data = array
         self.grad = None
         self.requires_grad = bool(requires_grad)
@@ -617,6 +626,8 @@ def run_backward(root, gradient, retain_graph=False):
             continue
         ctx = node._ctx
         if ctx is None:  # a leaf: accumulate into .grad
+            if type(grad) is not np.ndarray:  # a NumPy scalar (0-d arithmetic returns those)
+                grad = np.array(grad)
             if grad.dtype != node.data.dtype:
                 grad = grad.astype(node.data.dtype)
             if node.grad is None:
@@ -644,8 +655,8 @@ def run_backward(root, gradient, retain_graph=False):
                 handed_out.add(id(g))
             elif key in owned:    # later ones: add in place into the array we own
                 np.add(grads[key], g, out=grads[key])
-            else:
-                grads[key] = grads[key] + g
+            else:  # np.array: for 0-d inputs the sum is a NumPy scalar, which cannot be added into
+                grads[key] = np.array(grads[key] + g)
                 owned.add(key)
         if not retain_graph:
             node._ctx = _RELEASED
@@ -1143,3 +1154,354 @@ class GetItem(Function):
             np.add.at(out, ctx.index, grad)
         return out
 
+
+# %% ../solutions/02_tensor/02_tensor.ipynb #co056
+class Where(Function):
+    """``where(condition, x, y)``: ``x`` where the condition holds, else ``y``; the gradient goes the same way.
+
+    ``forward(ctx, x, y, condition)``: ``condition`` a boolean array (not differentiable).
+
+    Example:
+        >>> x, y = Tensor([1.0, 2.0], requires_grad=True), Tensor([3.0, 4.0], requires_grad=True)
+        >>> Where.apply(x, y, np.array([True, False])).sum().backward()
+        >>> x.grad, y.grad
+        (array([1., 0.], dtype=float32), array([0., 1.], dtype=float32))
+    """
+
+    @staticmethod
+    def forward(ctx, x, y, condition):
+        ctx.condition = condition
+        return np.where(condition, x, y).astype(np.result_type(x, y), copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        zero = np.zeros((), dtype=grad.dtype)
+        return (np.where(ctx.condition, grad, zero) if ctx.needs_input_grad[0] else None,
+                np.where(ctx.condition, zero, grad) if ctx.needs_input_grad[1] else None)
+
+
+class Cat(Function):
+    """Concatenate tensors along ``axis``; ``forward(ctx, axis, *arrays)``. The gradient is split back.
+
+    Example:
+        >>> a, b = Tensor([1.0], requires_grad=True), Tensor([2.0, 3.0], requires_grad=True)
+        >>> (Cat.apply(0, a, b) * Tensor([1.0, 2.0, 3.0])).sum().backward()
+        >>> a.grad, b.grad
+        (array([1.], dtype=float32), array([2., 3.], dtype=float32))
+    """
+
+    @staticmethod
+    def forward(ctx, axis, *arrays):
+        ctx.axis = axis
+        ctx.bounds = np.cumsum([a.shape[axis] for a in arrays])[:-1]
+        return np.concatenate(arrays, axis=axis)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return (None,) + tuple(np.split(grad, ctx.bounds, axis=ctx.axis))
+
+
+def _axis(axis, dim):
+    """PyTorch's ``dim=`` or NumPy's ``axis=`` (not both)."""
+    if dim is not None:
+        if axis is not None:
+            raise TypeError("give axis= or dim=, not both")
+        return tuple(dim) if isinstance(dim, list) else dim
+    return tuple(axis) if isinstance(axis, list) else axis
+
+
+def _keep(keepdims, keepdim):
+    return bool(keepdims or keepdim)
+
+
+def where(condition, x, y):
+    """``x`` where ``condition`` is true, else ``y`` (like ``torch.where``); ``x``/``y`` may be numbers.
+
+    Example:
+        >>> where(Tensor([True, False]), Tensor([1.0, 2.0]), 0.0)
+        Tensor([1., 0.])
+    """
+    condition = np.asarray(_array(condition), dtype=bool)
+    like = x if isinstance(x, Tensor) else y if isinstance(y, Tensor) else None
+    dtype = like.dtype if like is not None and like.dtype.kind == "f" else np.float32
+    x = x if isinstance(x, Tensor) else Tensor(x, dtype=dtype)
+    y = y if isinstance(y, Tensor) else Tensor(y, dtype=dtype)
+    return Where.apply(x, y, condition)
+
+
+def cat(tensors, dim=0, axis=None):
+    """Concatenate along an existing axis (``torch.cat``).
+
+    Example:
+        >>> cat([Tensor([[1.0]]), Tensor([[2.0], [3.0]])]).shape
+        (3, 1)
+    """
+    tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
+    if not tensors:
+        raise ValueError("cat needs at least one tensor")
+    axis = dim if axis is None else axis
+    return Cat.apply(axis % max(tensors[0].ndim, 1), *tensors)
+
+
+def stack(tensors, dim=0, axis=None):
+    """Stack along a new axis (``torch.stack``).
+
+    Example:
+        >>> stack([Tensor([1.0, 2.0]), Tensor([3.0, 4.0])], dim=1).shape
+        (2, 2)
+    """
+    axis = dim if axis is None else axis
+    tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
+    return cat([t.unsqueeze(axis) for t in tensors], axis=axis if axis >= 0 else axis + tensors[0].ndim + 1)
+
+
+def maximum(x, y):
+    """Elementwise maximum; at ties the gradient goes to ``x`` (``torch.maximum`` splits it in half).
+
+    Example:
+        >>> maximum(Tensor([1.0, 5.0]), Tensor([3.0, 2.0]))
+        Tensor([3., 5.])
+    """
+    x, y = (t if isinstance(t, Tensor) else Tensor(t) for t in (x, y))
+    return where(x.data >= y.data, x, y) if x.shape == y.shape else where(np.broadcast_to(x.data >= y.data, np.broadcast_shapes(x.shape, y.shape)), x + 0 * y, y + 0 * x)
+
+
+def minimum(x, y):
+    """Elementwise minimum (see ``maximum``).
+
+    Example:
+        >>> minimum(Tensor([1.0, 5.0]), Tensor([3.0, 2.0]))
+        Tensor([1., 2.])
+    """
+    return -maximum(-(x if isinstance(x, Tensor) else Tensor(x)), -(y if isinstance(y, Tensor) else Tensor(y)))
+
+
+def zeros(*shape, dtype=np.float32, requires_grad=False):
+    """A tensor of zeros: ``zeros(2, 3)`` or ``zeros((2, 3))`` (float32).
+
+    Example:
+        >>> zeros(2, 3).shape, zeros((2,)).dtype
+        ((2, 3), dtype('float32'))
+    """
+    shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+    return Tensor(np.zeros(shape, dtype=dtype), requires_grad=requires_grad)
+
+
+def ones(*shape, dtype=np.float32, requires_grad=False):
+    """A tensor of ones (float32).
+
+    Example:
+        >>> ones(2)
+        Tensor([1., 1.])
+    """
+    shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+    return Tensor(np.ones(shape, dtype=dtype), requires_grad=requires_grad)
+
+
+def randn(*shape, dtype=np.float32, requires_grad=False, rng=None):
+    """Standard normal samples (float32) from ``np.random.default_rng(rng)``.
+
+    Example:
+        >>> randn(2, 3, rng=0).shape
+        (2, 3)
+    """
+    shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+    return Tensor(np.random.default_rng(rng).standard_normal(shape).astype(dtype), requires_grad=requires_grad)
+
+
+def zeros_like(t, dtype=None, requires_grad=False):
+    """Zeros of ``t``'s shape and dtype.
+
+    Example:
+        >>> zeros_like(Tensor([1, 2]))
+        Tensor([0, 0], dtype=int64)
+    """
+    return Tensor(np.zeros(np.shape(_array(t)), dtype=dtype or np.asarray(_array(t)).dtype), requires_grad=requires_grad)
+
+
+def ones_like(t, dtype=None, requires_grad=False):
+    """Ones of ``t``'s shape and dtype.
+
+    Example:
+        >>> ones_like(Tensor([[1.5]]))
+        Tensor([[1.]])
+    """
+    return Tensor(np.ones(np.shape(_array(t)), dtype=dtype or np.asarray(_array(t)).dtype), requires_grad=requires_grad)
+
+
+def arange(start, end=None, step=1, dtype=None):
+    """``torch.arange``: int64 for integer arguments, float32 otherwise.
+
+    Example:
+        >>> arange(3), arange(0.0, 1.0, 0.5)
+        (Tensor([0, 1, 2], dtype=int64), Tensor([0. , 0.5]))
+    """
+    return Tensor(np.arange(start, end, step) if end is not None else np.arange(start), dtype=dtype)
+
+
+def _reduce_with_dim(method):
+    def reduction(self, axis=None, keepdims=False, *, dim=None, keepdim=False):
+        return method(self, _axis(axis, dim), _keep(keepdims, keepdim))
+    reduction.__name__, reduction.__doc__ = method.__name__, method.__doc__ + " ``dim=``/``keepdim=`` work too."
+    return reduction
+
+
+class _TensorMethods:
+    """The given methods, copied onto ``Tensor`` below (see section 11 of lab 02)."""
+
+    def argmax(self, axis=None, keepdims=False, *, dim=None, keepdim=False):
+        """Index of the maximum (not differentiable): an int64 tensor."""
+        return Tensor(np.argmax(self.data, axis=_axis(axis, dim), keepdims=_keep(keepdims, keepdim)))
+
+    def argmin(self, axis=None, keepdims=False, *, dim=None, keepdim=False):
+        """Index of the minimum (not differentiable): an int64 tensor."""
+        return Tensor(np.argmin(self.data, axis=_axis(axis, dim), keepdims=_keep(keepdims, keepdim)))
+
+    def min(self, axis=None, keepdims=False, *, dim=None, keepdim=False):
+        """Minimum over ``axis``: ``-max(-x)`` (the gradient splits among ties like ``torch.amin``)."""
+        return -((-self).max(_axis(axis, dim), _keep(keepdims, keepdim)))
+
+    def abs(self):
+        """``|x|``; the gradient is ``sign(x)`` (0 at 0, like PyTorch)."""
+        return self * Tensor(np.sign(self.data), dtype=self.dtype)
+
+    def sqrt(self):
+        """``x ** 0.5``."""
+        return self ** 0.5
+
+    def clamp(self, min=None, max=None):
+        """Clip to ``[min, max]`` (either may be None); the gradient is 1 inside, 0 where clipped."""
+        out = self
+        if min is not None:
+            out = where(out.data >= _array(min), out, min)
+        if max is not None:
+            out = where(out.data <= _array(max), out, max)
+        return out
+
+    clip = clamp
+
+    def softmax(self, axis=None, *, dim=None):
+        """``exp(x) / sum(exp(x))`` along ``axis`` (max subtracted first: no overflow)."""
+        axis = -1 if axis is None and dim is None else _axis(axis, dim)
+        e = (self - Tensor(self.data.max(axis=axis, keepdims=True), dtype=self.dtype)).exp()
+        return e / e.sum(axis, keepdims=True)
+
+    def log_softmax(self, axis=None, *, dim=None):
+        """``x - log(sum(exp(x)))`` along ``axis``, computed stably."""
+        axis = -1 if axis is None and dim is None else _axis(axis, dim)
+        shifted = self - Tensor(self.data.max(axis=axis, keepdims=True), dtype=self.dtype)
+        return shifted - shifted.exp().sum(axis, keepdims=True).log()
+
+    def var(self, axis=None, unbiased=None, keepdims=False, *, dim=None, correction=None, keepdim=False):
+        """Variance; like PyTorch, unbiased (``correction=1``) unless ``unbiased=False`` or ``correction=0``."""
+        axis = _axis(axis, dim)
+        if correction is None:
+            correction = 0 if unbiased is False else 1
+        n = self.data.size if axis is None else int(np.prod([self.shape[a] for a in np.atleast_1d(axis)]))
+        centred = self - self.mean(axis, keepdims=True)
+        return (centred * centred).sum(axis, keepdims=_keep(keepdims, keepdim)) / max(n - correction, 0)
+
+    def std(self, axis=None, unbiased=None, keepdims=False, *, dim=None, correction=None, keepdim=False):
+        """Standard deviation: ``var(...) ** 0.5`` with the same arguments."""
+        return self.var(axis, unbiased, keepdims, dim=dim, correction=correction, keepdim=keepdim) ** 0.5
+
+    def view(self, *shape):
+        """``reshape`` (NumPy arrays need no contiguity)."""
+        return self.reshape(*shape)
+
+    def flatten(self, start_dim=0, end_dim=-1):
+        """Merge the axes ``start_dim..end_dim`` into one."""
+        if self.ndim == 0:
+            return self.reshape(1)
+        start, end = start_dim % self.ndim, end_dim % self.ndim
+        return self.reshape(self.shape[:start] + (-1,) + self.shape[end + 1:])
+
+    def unsqueeze(self, dim):
+        """A new axis of size 1 at ``dim``."""
+        dim = dim % (self.ndim + 1)
+        return self.reshape(self.shape[:dim] + (1,) + self.shape[dim:])
+
+    def squeeze(self, dim=None):
+        """Drop axes of size 1 (only ``dim`` if given and of size 1)."""
+        if dim is None:
+            return self.reshape(tuple(n for n in self.shape if n != 1))
+        dim = dim % max(self.ndim, 1)
+        if self.ndim == 0 or self.shape[dim] != 1:
+            return self.reshape(self.shape)
+        return self.reshape(self.shape[:dim] + self.shape[dim + 1:])
+
+    def permute(self, *dims):
+        """``transpose`` with the new order of the axes, like ``torch.permute``."""
+        return self.transpose(*dims)
+
+    def tolist(self):
+        """The data as (nested) Python lists."""
+        return self.data.tolist()
+
+    def astype(self, dtype):
+        """A copy with another dtype, cut off from the graph."""
+        return Tensor(self.data.astype(dtype), dtype=dtype)
+
+    def float(self):
+        """``astype(np.float32)``."""
+        return self.astype(np.float32)
+
+    def double(self):
+        """``astype(np.float64)``."""
+        return self.astype(np.float64)
+
+    def long(self):
+        """``astype(np.int64)``."""
+        return self.astype(np.int64)
+
+    def dim(self):
+        """The number of dimensions (PyTorch's name for ``ndim``)."""
+        return self.data.ndim
+
+
+for _name, _member in vars(_TensorMethods).items():
+    if not _name.startswith("__"):
+        setattr(Tensor, _name, _member)
+for _name in ("sum", "mean", "max"):
+    if not getattr(getattr(Tensor, _name), "_takes_dim", False):
+        _method = _reduce_with_dim(getattr(Tensor, _name))
+        _method._takes_dim = True
+        setattr(Tensor, _name, _method)
+Tensor.maximum = maximum
+Tensor.minimum = minimum
+
+
+def _np_softmax(a, axis):
+    e = np.exp(a - a.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _torch(name):
+    """A function of the ``torch`` namespace, imported when a comparison needs it (the library does not need torch)."""
+    return getattr(__import__("torch"), name)
+
+
+# the given methods in the op table: checked numerically (and against PyTorch by the course's tests)
+TENSOR_OPS += [
+    OpCase("abs", "given", lambda a: a.abs(), ((3, 4),), "nonzero", numpy_fn=np.abs),
+    OpCase("sqrt", "given", lambda a: a.sqrt(), ((3, 4),), "positive", numpy_fn=np.sqrt),
+    OpCase("clamp", "given", lambda a: a.clamp(0.6, 2.1), ((3, 4),), "distinct",
+           numpy_fn=lambda a: np.clip(a, 0.6, 2.1)),
+    OpCase("min_dim", "given", lambda a: a.min(dim=1), ((3, 4),), "distinct", numpy_fn=lambda a: a.min(axis=1),
+           torch_fn=lambda a: a.amin(dim=1)),
+    OpCase("softmax", "given", lambda a: a.softmax(dim=1), ((3, 4),), numpy_fn=lambda a: _np_softmax(a, 1)),
+    OpCase("log_softmax", "given", lambda a: a.log_softmax(dim=0), ((3, 4),),
+           numpy_fn=lambda a: np.log(_np_softmax(a, 0))),
+    OpCase("var", "given", lambda a: a.var(dim=0), ((3, 4),), numpy_fn=lambda a: a.var(axis=0, ddof=1)),
+    OpCase("std_biased", "given", lambda a: a.std(unbiased=False), ((3, 4),), numpy_fn=lambda a: a.std()),
+    OpCase("view_permute_squeeze", "given",
+           lambda a: a.view(4, 3, 1).permute(2, 0, 1).squeeze(0).unsqueeze(-1).flatten(1), ((3, 4),),
+           numpy_fn=lambda a: a.reshape(4, 3)),
+    OpCase("cat_stack", "given", lambda a, b: stack([cat([a, b], dim=1), cat([b, a], dim=1)]), ((3, 2), (3, 4)),
+           numpy_fn=lambda a, b: np.stack([np.concatenate([a, b], 1), np.concatenate([b, a], 1)]),
+           torch_fn=lambda a, b: _torch("stack")([_torch("cat")([a, b], 1), _torch("cat")([b, a], 1)])),
+    OpCase("where", "given", lambda a, b: where(a.data > 0, a, b), ((3, 4), (3, 4)), "nonzero",
+           numpy_fn=lambda a, b: np.where(a > 0, a, b), torch_fn=lambda a, b: _torch("where")(a > 0, a, b)),
+    OpCase("maximum_minimum", "given", lambda a, b: a.maximum(b) * 2 + a.minimum(b), ((3, 4), (3, 4)), "distinct",
+           numpy_fn=lambda a, b: np.maximum(a, b) * 2 + np.minimum(a, b)),
+]

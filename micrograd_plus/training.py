@@ -74,12 +74,12 @@ class DataLoader:
                 f"drop_last={self.drop_last})")
 
 # %% ../solutions/06_mnist/06_mnist.ipynb #train_epoch
-def train_epoch(model, loader, loss_fn, optimizer):
-    """Train ``model`` for one epoch: one optimizer step per batch of ``loader``.
+def train_epoch(model, dataloader, loss_fn, optimizer):
+    """Train ``model`` for one epoch: one optimizer step per batch of ``dataloader``.
 
     Args:
         model: a Module mapping a Tensor of inputs to logits of shape (N, classes).
-        loader: an iterable of ``(X_batch, y_batch)`` NumPy arrays (a :class:`DataLoader`).
+        dataloader: an iterable of ``(X_batch, y_batch)`` NumPy arrays (a :class:`DataLoader`).
         loss_fn: e.g. ``CrossEntropyLoss()``; called as ``loss_fn(logits, y_batch)``.
         optimizer: has ``zero_grad()`` and ``step()`` over the model's parameters.
 
@@ -87,7 +87,7 @@ def train_epoch(model, loader, loss_fn, optimizer):
         (mean loss per sample, accuracy) over the epoch, as Python floats.
 
     Raises:
-        ValueError: the loader yields no batch.
+        ValueError: the dataloader yields no batch.
 
     Example:
         >>> from micrograd_plus import nn, optim
@@ -100,7 +100,7 @@ def train_epoch(model, loader, loss_fn, optimizer):
     """
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
-    for X_batch, y_batch in loader:
+    for X_batch, y_batch in dataloader:
         logits = model(Tensor(X_batch))
         loss = loss_fn(logits, y_batch)
         optimizer.zero_grad()
@@ -111,26 +111,26 @@ def train_epoch(model, loader, loss_fn, optimizer):
         correct += int((logits.data.argmax(axis=1) == y_batch).sum())
         seen += n
     if seen == 0:
-        raise ValueError("train_epoch: the loader yielded no batch")
+        raise ValueError("train_epoch: the dataloader yielded no batch")
     return total_loss / seen, correct / seen
 
 
 # %% ../solutions/06_mnist/06_mnist.ipynb #evaluate
-def evaluate(model, loader, loss_fn):
-    """Mean loss and accuracy of ``model`` over ``loader``, in eval mode and without building a graph.
+def evaluate(model, dataloader, loss_fn):
+    """Mean loss and accuracy of ``model`` over ``dataloader``, in eval mode and without building a graph.
 
     The model's training/eval mode is restored afterwards.
 
     Args:
         model: a Module mapping a Tensor of inputs to logits (N, classes).
-        loader: an iterable of ``(X_batch, y_batch)`` NumPy arrays.
+        dataloader: an iterable of ``(X_batch, y_batch)`` NumPy arrays.
         loss_fn: called as ``loss_fn(logits, y_batch)``.
 
     Returns:
         (mean loss per sample, accuracy), as Python floats.
 
     Raises:
-        ValueError: the loader yields no batch.
+        ValueError: the dataloader yields no batch.
 
     Example:
         >>> from micrograd_plus import nn
@@ -144,7 +144,7 @@ def evaluate(model, loader, loss_fn):
     total_loss, correct, seen = 0.0, 0, 0
     try:
         with no_grad():
-            for X_batch, y_batch in loader:
+            for X_batch, y_batch in dataloader:
                 logits = model(Tensor(X_batch))
                 n = len(y_batch)
                 total_loss += loss_fn(logits, y_batch).item() * n
@@ -153,7 +153,7 @@ def evaluate(model, loader, loss_fn):
     finally:
         model.train(was_training)
     if seen == 0:
-        raise ValueError("evaluate: the loader yielded no batch")
+        raise ValueError("evaluate: the dataloader yielded no batch")
     return total_loss / seen, correct / seen
 
 

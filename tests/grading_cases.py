@@ -24,6 +24,9 @@ each submission follows from the points of the graded cells it names:
                  global name), at the end of the code cell containing ``gradcheck_cell`` (default:
                  the last solution cell).
 
+- ``alt_<style>`` for each style in ``alternatives``: a correct submission written in another style than the
+                 reference (``tests/alternative_submissions.py``): full marks.
+
 ``timeout`` is the cell timeout (seconds) for the lab's submissions in the suite: above
 the lab's slowest graded cell, small enough for the infinite loop to be cheap.
 ``kinds`` lists the submissions to run (a lab whose notebook runs long may run fewer).
@@ -58,10 +61,11 @@ class LabCase:
     gradcheck_cell: str | None = None
     blank_score: float = 0
     kinds: tuple[str, ...] = field(default=ALL_KINDS)
+    alternatives: tuple[str, ...] = ()
 
     def runs(self) -> tuple[str, ...]:
         skip = {"allclose": self.allclose_bug is None, "gradcheck": self.gradcheck_bug is None}
-        return tuple(k for k in self.kinds if not skip.get(k))
+        return tuple(k for k in self.kinds if not skip.get(k)) + tuple(f"alt_{a}" for a in self.alternatives)
 
 
 CASES = [
@@ -77,16 +81,20 @@ CASES = [
     LabCase(
         # No test of 01 uses numpy.allclose (plain floats): no allclose kind. The ungraded demo cell that
         # checks every op also calls exp, so os._exit there would end the notebook early: no os_exit kind.
-        # The timeout must cover the training cell (~20 s on 2 busy cores) and an infinite loop in exp
+        # The timeout must cover the training cell (~60 s on 2 busy cores: the closures make Python's cycle
+        # collector work hard; a micrograd-style submission is slower still) and an infinite loop in exp
         # would cost it twice (that demo cell and test_exp_log): no loop kind (exit covers those cells).
         # check_op is the lab's own helper (a given, unlocked cell): the gradcheck attack replaces it there.
-        lab="01_value", timeout=60, blank_cell="test_add_sub", delete_cell="test_pow",
+        lab="01_value", timeout=180, blank_cell="test_add_sub", delete_cell="test_pow",
         loop_function="exp", loop_cells=("test_exp_log",),
-        hidden_bug=("out._da = 1.0 if x > 0 else 0.0", "out._da = 1.0 if x >= 0 else 0.0"),  # relu'(0)
-        hidden_cells=("test_tanh_relu_sigmoid",),
-        gradcheck_bug=("out._da = e\n", "out._da = 2 * e\n"), gradcheck_cells=("test_exp_log",),
+        # a division gradient off by 1e-9: inside the visible checks' tolerance, not the hidden exact values
+        hidden_bug=("other.grad += -out.data / other.data * out.grad",
+                    "other.grad += -out.data / other.data * out.grad * (1 + 1e-9)"),
+        hidden_cells=("test_mul_div", "test_neg_reflected"),  # 1 / a is a division too
+        gradcheck_bug=("self.grad += e * out.grad\n", "self.grad += 2 * e * out.grad\n"), gradcheck_cells=("test_exp_log",),
         gradcheck_module="micrograd_plus.value", gradcheck_names=("check_op",), gradcheck_cell="def check_op(",
         kinds=("reference", "blank", "pass_cell", "deleted", "exit", "import_error", "hidden", "gradcheck"),
+        alternatives=("closures", "stored"),  # micrograd-style closures; stored local derivatives
     ),
     LabCase(
         # The op checks call the learner's own check_gradient (the lab teaches it); their hidden part

@@ -131,7 +131,8 @@ def test_cross_entropy_errors_name_the_problem():
     with pytest.raises(TypeError, match="class-index targets must be integers, got dtype float64"):
         F.cross_entropy(z, np.array([0.0, 1.0, 2.0]))
     with pytest.raises(TypeError, match="integers"):
-        F.cross_entropy(z, Tensor([0, 1, 2]))  # a float32 Tensor of labels
+        F.cross_entropy(z, Tensor([0.0, 1.0, 2.0]))  # a float32 Tensor of labels
+    assert F.cross_entropy(z, Tensor([0, 1, 2])).item() == pytest.approx(np.log(4))  # an int64 Tensor of labels
     with pytest.raises(ValueError, match=r"target of shape \(2,\) does not fit logits of shape \(3, 4\)"):
         F.cross_entropy(z, np.array([0, 1]))
     with pytest.raises(ValueError, match=r"target of shape \(3, 3\)"):

@@ -391,15 +391,77 @@ def test_function_without_backward_says_so():
 
 # ---------------------------------------------------------------- construction, dtypes, API
 def test_construction_and_dtypes():
-    assert Tensor(1).dtype == np.float32 and Tensor([1, 2]).dtype == np.float32
+    # like torch.tensor: integers and bools keep their type, floating point data is float32 by default
+    assert Tensor(1).dtype == np.int64 and Tensor([1, 2]).dtype == np.int64 and Tensor(1.0).dtype == np.float32
+    assert Tensor(np.array([1, 2], dtype=np.int32)).dtype == np.int32 and Tensor(np.uint8(3)).dtype == np.uint8
     assert Tensor(np.ones(2, dtype=np.float64)).dtype == np.float32
-    assert Tensor([1.0], dtype=np.float64).dtype == np.float64
-    assert Tensor([True, False]).dtype == np.float32
+    assert Tensor([1.0], dtype=np.float64).dtype == np.float64 and Tensor([1, 2], dtype=np.float32).dtype == np.float32
+    assert Tensor([True, False]).dtype == np.bool_
+    with pytest.raises(TypeError, match="only floating point tensors can require gradients, got dtype int64"):
+        Tensor([1, 2], requires_grad=True)
+    with pytest.raises(TypeError, match="got dtype bool"):
+        Tensor([True], requires_grad=True)
     a = np.ones(3, dtype=np.float32)
     assert Tensor(a).data is a               # no copy when the dtype already matches
     t = Tensor([1.0, 2.0], requires_grad=True)
     assert Tensor(t).data is t.data and not Tensor(t).requires_grad
     assert Tensor([1, 2], dtype=np.int64).dtype == np.int64
+
+
+def test_integer_tensors_as_targets_and_indices():
+    from micrograd_plus.losses import CrossEntropyLoss, mse_loss
+    logits = Tensor([[2.0, 0.5, -1.0], [0.0, 1.0, 3.0]], requires_grad=True)
+    labels = Tensor(np.array([0, 2]))  # the documents' MNIST loop: y_batch = Tensor(y_train[batch_idx])
+    loss = CrossEntropyLoss()(logits, labels)
+    expected = torch.nn.functional.cross_entropy(torch.tensor(logits.data, dtype=torch.float64), torch.tensor([0, 2]))
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    assert mse_loss(Tensor([1.0, 2.0]), Tensor([1, 4])).dtype == np.float32
+    picked = logits[Tensor([1, 0]), labels]  # integer tensors index like integer arrays
+    picked.sum().backward()
+    assert np.array_equal(picked.data, [logits.data[1, 0], logits.data[0, 2]])
+    assert np.array_equal(logits.grad, [[0, 0, 1], [1, 0, 0]])
+    assert np.array_equal(Tensor([1.0, 2.0, 3.0])[Tensor([True, False, True])].data, [1.0, 3.0])
+
+
+@pytest.mark.parametrize("make", [
+    lambda b: b * 3 + b * b,                      # a 0-d leaf used twice
+    lambda b: (b * 2) * (b * 2) + b,              # ... three times, with a 0-d intermediate
+    lambda b: (lambda c: c * c + c)(b.exp()),     # a 0-d non-leaf used three times
+    lambda b: (b * Tensor([1.0, 2.0], dtype=np.float64)).sum() + b,  # 0-d broadcast against a vector, reused
+])
+def test_zero_dimensional_tensor_used_several_times(make):
+    ours = Tensor(np.float64(0.7), dtype=np.float64, requires_grad=True)
+    make(ours).backward()
+    theirs = torch.tensor(0.7, dtype=torch.float64, requires_grad=True)
+    make_torch = make(_TorchLike(theirs))
+    make_torch.t.backward()
+    assert isinstance(ours.grad, np.ndarray) and ours.grad.shape == ()
+    assert ours.grad == pytest.approx(theirs.grad.item(), rel=1e-12)
+    ours.zero_grad()
+    make(ours).backward()
+    make(ours).backward()  # accumulating into a 0-d gradient
+    assert ours.grad == pytest.approx(2 * theirs.grad.item(), rel=1e-12)
+
+
+class _TorchLike:
+    """A torch tensor behind the few operators the 0-d programs above use (Tensor([...]) constants included)."""
+
+    def __init__(self, t):
+        self.t = t
+
+    def _other(self, o):
+        if isinstance(o, _TorchLike):
+            return o.t
+        if isinstance(o, Tensor):
+            return torch.tensor(o.data, dtype=torch.float64)
+        return o
+
+    def __add__(self, o): return _TorchLike(self.t + self._other(o))
+    __radd__ = __add__
+    def __mul__(self, o): return _TorchLike(self.t * self._other(o))
+    __rmul__ = __mul__
+    def exp(self): return _TorchLike(self.t.exp())
+    def sum(self): return _TorchLike(self.t.sum())
 
 
 def test_python_and_numpy_scalars_do_not_upcast():

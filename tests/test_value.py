@@ -204,7 +204,41 @@ def test_value_basics():
     w = v * 3
     assert w._prev == (v, w._prev[1]) and w._prev[1].data == 3.0 and w._op == "*"
     assert (-v)._prev == (v,) and v._prev == ()
-    assert Value(5.0, (v,), "custom")._prev == (v,)
+    assert Value(5.0, (v,), "custom")._prev == (v,) and Value(5.0, [v])._prev == (v,)
+    assert v._backward() is None  # a leaf's _backward does nothing
+
+
+def test_backward_closures_as_the_course_documents_write_them():
+    a, b = Value(2.0), Value(-3.0)
+    c = a * b
+    c.grad = 1.0
+    c._backward()  # one step of the chain rule, by hand
+    assert (a.grad, b.grad) == (-3.0, 2.0)
+
+    def cube(self):  # a user-defined op in the documents' style composes with the built-in ones
+        out = Value(self.data ** 3, (self,), "cube")
+
+        def _backward():
+            self.grad += 3 * self.data ** 2 * out.grad
+        out._backward = _backward
+        return out
+
+    x = Value(2.0)
+    y = cube(x) * x + x
+    y.backward()
+    assert (y.data, x.grad) == (18.0, 4 * 8.0 + 1)
+
+
+@pytest.mark.parametrize("op", ["tanh", "sigmoid", "relu"])
+@pytest.mark.parametrize("x", [-1000.0, 0.0, 1000.0])
+def test_activation_extremes_match_torch(op, x):
+    v = Value(x)
+    out = getattr(v, op)()
+    out.backward()
+    t = t64(x)
+    expected = getattr(t, op)()
+    expected.backward()
+    assert (out.data, v.grad) == (expected.item(), t.grad.item())
 
 
 @pytest.mark.parametrize("bad, name", [("1.0", "str"), ([1.0, 2.0], "list"), (None, "NoneType"),
@@ -267,8 +301,22 @@ def test_numerical_derivative():
 
 # ---------------------------------------------------------------- the checking kit
 def _exp_with_wrong_gradient(a):
-    out = a.exp()
-    out._da *= 1.01  # the right forward value, a local derivative 1% off
+    e = math.exp(a.data)
+    out = Value(e, (a,), "exp")
+
+    def _backward():  # the right forward value, a local derivative 1% off
+        a.grad += 1.01 * e * out.grad
+    out._backward = _backward
+    return out
+
+
+def _mul_overwriting_its_right_input(a, b):
+    out = Value(a.data * b.data, (a, b), "*")
+
+    def _backward():
+        a.grad += b.data * out.grad
+        b.grad = a.data * out.grad  # = instead of +=: a second use of b is lost
+    out._backward = _backward
     return out
 
 
@@ -282,6 +330,9 @@ def test_check_op_reports_wrong_results():
     with pytest.raises(AssertionError, match=r"op 'exp' at inputs \(0.5,\): gradient of input 0 expected "
                                              r"1.6487.* \(numerical\), got 1.665.* \(relative error 9.9e-03\)"):
         check_op(wrong_gradient, [(0.5,)])
+    overwriting = OpCase("mul", _mul_overwriting_its_right_input, lambda a, b: a * b, ((1.0, 2.0), (1.0, 2.0)))
+    with pytest.raises(AssertionError, match=r"input 1 used by two 'mul' nodes: .*\+= \?"):
+        check_op(overwriting)
     not_a_value = OpCase("float", lambda a: a.data, lambda a: a, ((1.0, 2.0),))
     with pytest.raises(AssertionError, match="expected a Value, got float"):
         check_op(not_a_value)
