@@ -30,7 +30,8 @@ export PYTHONHASHSEED := 0
 SINGLE_THREADED := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 
 .PHONY: help env lab test test-fast check-dot export release export-mine reset-package \
-        validate collect autograde feedback grades student-release data bench docs clean-grader
+        validate collect autograde feedback grades student-release data bench docs clean-grader \
+        test-grader-full
 
 help: ## list the commands
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -112,6 +113,9 @@ test: $(STAMP) check-dot ## every check: generated files in sync, library, noteb
 	$(RUN) $(SINGLE_THREADED) python -m pytest -n $(JOBS) --dist worksteal --cov=micrograd_plus --cov-report=term --cov-fail-under=90 --doctest-modules tests micrograd_plus grader/export.py
 	@# one notebook at a time: kernels started at the same instant can race for the same ports
 	$(RUN) $(SINGLE_THREADED) python -m pytest -p no:xdist --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider solutions
+
+test-grader-full: $(STAMP) ## every attack class of the grading regression suite (slow)
+	$(RUN) $(SINGLE_THREADED) GRADING_FULL=1 python -m pytest -p no:xdist tests/test_grading_attacks.py
 
 test-fast: $(STAMP) ## library tests only (no nbgrader runs, no training)
 	$(RUN) $(SINGLE_THREADED) python -m pytest -n $(JOBS) -m "not slow" tests

@@ -33,9 +33,9 @@ def plain(value):
         return {"kind": "str", "value": str.__str__(value)}
     if isinstance(value, bool):
         return {"kind": "bool", "value": bool(value)}
-    data = getattr(value, "data", value)
-    if isinstance(value, (list, tuple)) and value and all(hasattr(v, "data") for v in value):
-        data = [getattr(v, "data") for v in value]
+    def unwrap(v):  # a Tensor/Value by its data; arrays and numbers as they are
+        return v if isinstance(v, (np.ndarray, np.generic, int, float)) else getattr(v, "data", v)
+    data = [unwrap(v) for v in value] if isinstance(value, (list, tuple)) else unwrap(value)
     array = np.array(data, dtype=np.float64)
     return {"kind": "array", "shape": list(array.shape),
             "value": [float(x) if np.isfinite(x) else repr(float(x)) for x in array.ravel().tolist()]}

@@ -202,8 +202,9 @@ def execute(nb, root: Path, lab: str, cell_timeout: int, wall_limit: int | None 
         log_text = log_path.read_bytes()[-4000:].decode("utf-8", "replace")
         out = work / "out.ipynb"
         if reason is None and proc.returncode != 0:
-            reason = (f"the notebook's executor was killed by signal {-proc.returncode}" if proc.returncode < 0
-                      else f"the notebook's executor stopped with exit status {proc.returncode}")
+            code = proc.returncode
+            reason = (f"the notebook's executor was killed by signal {-code if code < 0 else code - 128}"
+                      if code < 0 or code > 128 else f"the notebook's executor stopped with exit status {code}")
             if "MemoryError" in log_text:
                 reason += " (out of memory)"
         if reason is None and (not out.is_file() or out.is_symlink()):

@@ -31,6 +31,9 @@ from nbclient.exceptions import DeadKernelError
 from nbformat.v4 import new_output
 
 
+RECORD_MIME = "application/vnd.micrograd-plus.check+json"  # grader/checks.py
+
+
 def _error(name: str, message: str):
     return new_output("error", ename=name, evalue=message, traceback=[f"{name}: {message}"])
 
@@ -41,7 +44,13 @@ class CappedClient(NotebookClient):
     output_limit = 50_000_000
 
     def output(self, outs, msg, display_id, cell_index):
-        self._seen = getattr(self, "_seen", 0) + len(json.dumps(msg.get("content", {}), default=str))
+        size = len(json.dumps(msg.get("content", {}), default=str))
+        data = msg.get("content", {}).get("data") if isinstance(msg.get("content"), dict) else None
+        if isinstance(data, dict) and RECORD_MIME in data:  # recorded checks: a budget of their own
+            self._recorded = getattr(self, "_recorded", 0) + size
+            if self._recorded <= self.output_limit:
+                return super().output(outs, msg, display_id, cell_index)
+        self._seen = getattr(self, "_seen", 0) + size
         if self._seen > self.output_limit:
             if not getattr(self, "_capped", False):
                 self._capped = True

@@ -29,7 +29,7 @@ from grader.course import ROOT
 
 LEAVE_OUT = {"solutions", "tests", ".ci", "bench", "tools"}
 GRADER_FILES = ("__init__.py", "nbgrader_config.py", "export.py", "validate.py", "course.py", "release.py",
-                "hardening.py")
+                "hardening.py", "sandbox.py", "sandbox_runner.py", "checks.py", "verdicts.py")
 
 README = """# MicroGrad+ (learner edition)
 

@@ -154,6 +154,13 @@ CASES = [
 
 
 # ---------------------------------------------------------------- the suite's own lab
+# How a graded cell gets the recording API (grader/checks.py): a no-op outside grading.
+RECORD_IMPORT = """try:
+    from grader.checks import record
+except ImportError:
+    def record(*args, **kwargs):
+        pass"""
+
 TOY_HELPER = '''\
 """A stand-in for a course test helper (like micrograd_plus.gradcheck)."""
 
@@ -182,15 +189,18 @@ def toy_lab():
 
     nb = v4.new_notebook(cells=[
         v4.new_markdown_cell("# 00_toy: the grader's test lab (8 points)"),
-        code("import numpy as np\nfrom toycheck import check_gradient"),
+        code("import numpy as np\nfrom toycheck import check_gradient\n" + RECORD_IMPORT, "imports"),
         solution("square(x)", "return x * x"),
-        code('assert square(3) == 9, "square(3) should be 9"\n### BEGIN HIDDEN TESTS\n'
+        code('assert square(3) == 9, "square(3) should be 9"\nrecord("square_3", square(3))\n'
+             '### BEGIN HIDDEN TESTS\nrecord("square_negative", square(-2.5))\n'
              'assert square(-2) == 4, "square of a negative number"\n### END HIDDEN TESTS', "test_square", 2),
         solution("cube(x)", "return x ** 3"),
-        code('assert cube(2) == 8, f"cube(2) = {cube(2)}, expected 8"', "test_cube", 1),
+        code('assert cube(2) == 8, f"cube(2) = {cube(2)}, expected 8"\nrecord("cube_2", cube(2))', "test_cube", 1),
         solution("mean(xs)", "return sum(xs) / len(xs)"),
-        code("assert np.allclose(mean([1.0, 2.0, 3.0]), 2.0)", "test_mean", 2),
-        code("assert check_gradient(cube, 1.5, 3 * 1.5 ** 2)", "test_cube_gradient", 3),
+        code("assert np.allclose(mean([1.0, 2.0, 3.0]), 2.0)\nrecord(\"mean_123\", mean([1.0, 2.0, 3.0]))",
+             "test_mean", 2),
+        code("assert check_gradient(cube, 1.5, 3 * 1.5 ** 2)\n"
+             "record(\"cube_slope\", (cube(1.5 + 1e-6) - cube(1.5 - 1e-6)) / 2e-6, rtol=1e-5)", "test_cube_gradient", 3),
     ])
     nb.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
     return nb, {"toycheck.py": TOY_HELPER}
