@@ -22,6 +22,7 @@ process) or the reason it could not be executed. Missing ``bwrap`` is an error
 """
 from __future__ import annotations
 
+import atexit
 import os
 import resource
 import selectors
@@ -119,6 +120,7 @@ def staged_package(root: Path, lab: str) -> Path:
         return _STAGED[key]
     from grader.export import export
     dest = Path(tempfile.mkdtemp(prefix=f"mgp-package-{lab}-"))
+    atexit.register(shutil.rmtree, dest, True)
     learner = dest / "learner"
     export("labs", None, learner) if (root / "labs").is_dir() else None
     package = dest / "micrograd_plus"

@@ -126,6 +126,11 @@ def submission(case: LabCase, kind: str, course: Path):
     if kind == "pass_cell":
         cell(release, case.blank_cell).source = "pass"
         return release
+    if kind == "import_reference":
+        for c in release.cells:
+            if c.metadata.get("nbgrader", {}).get("solution"):
+                c.source = f"from {case.reference_module} import *  # noqa: F403"
+        return release
     if kind == "deleted":
         nb.cells.remove(cell(nb, case.delete_cell))
     elif kind == "loop":
@@ -201,7 +206,7 @@ def check_scores(course: Path, graded, case: LabCase, kind: str):
     if want is not None:
         assert per_cell == want, f"got {per_cell}, expected {want}"
         assert total == sum(want.values())
-    elif kind in ("blank", "pass_cell"):
+    elif kind in ("blank", "pass_cell", "import_reference"):
         assert total == case.blank_score
         if kind == "pass_cell":
             assert per_cell[case.blank_cell] == 0

@@ -131,6 +131,8 @@ def cube(x):
         pass
 '''
 
+MEMORY_HOG = "_hog = bytearray(16 << 30)  # beyond the sandbox's address-space limit: MemoryError\n"
+
 ATTACKS = [
     Attack("input_transformer", TRANSFORMER),
     Attack("pre_run_cell_result", CALLBACK),
@@ -142,6 +144,7 @@ ATTACKS = [
     Attack("kill_parent", KILL_PARENT, base="reference", not_graded=True),
     Attack("stop_parent", STOP_PARENT, base="reference", not_graded=True),
     Attack("output_flood", FLOOD, base="reference"),
+    Attack("memory_hog", MEMORY_HOG, base="reference", after="square"),
     Attack("warning_on_stderr", WARNING, base="reference", after="square"),
     Attack("marker_text", MARKER, base="reference"),
     Attack("ignore_sigint_loop", IGNORE_SIGINT, base="reference", after="cube"),
