@@ -139,18 +139,17 @@ def staged_package(root: Path, lab: str) -> Path:
 
 
 def _data_binds(root: Path) -> tuple[list[str], dict[str, str]]:
-    args, env = [], {}
-    data = (root / "data").resolve()
-    if data.is_dir():
-        args += ["--ro-bind", str(data), f"{INSIDE}/data"]
-        env["MICROGRAD_PLUS_DATA"] = f"{INSIDE}/data"
-    shared = (root.parent / "shared" / "datasets").resolve()
-    if os.environ.get("MICROGRAD_PLUS_DATA_FROM"):
-        shared = Path(os.environ["MICROGRAD_PLUS_DATA_FROM"].split(os.pathsep)[0]).resolve()
-    if shared.is_dir():
-        args += ["--ro-bind", str(shared), f"{INSIDE}/datasets"]
-        env["MICROGRAD_PLUS_DATA_FROM"] = f"{INSIDE}/datasets"
-    return args, env
+    """The course's datasets, read-only, as local copies for ``micrograd_plus.data`` to import
+    (verified) into a scratch data folder inside the sandbox."""
+    args, sources = [], []
+    folders = [root / "data", root.parent / "shared" / "datasets",
+               *[Path(p) for p in os.environ.get("MICROGRAD_PLUS_DATA_FROM", "").split(os.pathsep) if p]]
+    for index, folder in enumerate(folders):
+        if folder.is_dir():
+            inside = f"{INSIDE}/datasets/{index}"
+            args += ["--ro-bind", str(folder.resolve()), inside]
+            sources.append(inside)
+    return args, {"MICROGRAD_PLUS_DATA": f"{INSIDE}/home/data", "MICROGRAD_PLUS_DATA_FROM": os.pathsep.join(sources)}
 
 
 # ---------------------------------------------------------------- running
