@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import site
 import sys
 import time
@@ -80,6 +81,7 @@ def autograde(lab: str | None = None, student: str | None = None, force: bool = 
         args = ["autograde", name, "--create", "--log-level=WARN"]
         args += ["--force"] if force else []
         args += [f"--student={student}"] if student else []
+        os.environ["MICROGRAD_PLUS_BATCH_SIZE"] = str(len(students))  # for the progress lines
         status = nbgrader(*args)
         changed = [f for f, digest in tree_digest().items() if before.get(f) != digest]
         if changed:

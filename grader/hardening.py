@@ -25,6 +25,7 @@ from __future__ import annotations
 import ast
 import re
 
+import os
 import sys
 import time
 
@@ -171,7 +172,9 @@ class SandboxedExecute(NbGraderPreprocessor):
         lab, student = resources["nbgrader"]["assignment"], resources["nbgrader"]["student"]
         timeout = int(self.config.Execute.get("timeout", self.timeout) or self.timeout)
         started = time.perf_counter()
-        print(f"  grading {student}/{lab} in the sandbox ...", file=sys.stderr, flush=True)
+        SandboxedExecute.done = getattr(SandboxedExecute, "done", 0) + 1
+        total = os.environ.get("MICROGRAD_PLUS_BATCH_SIZE", "?")
+        print(f"  [{SandboxedExecute.done}/{total}] grading {student}/{lab} in the sandbox ...", file=sys.stderr, flush=True)
         outcome = sandbox.execute(nb, ROOT, lab, timeout)
         reason = outcome.reason
         if reason is None:
