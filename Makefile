@@ -110,7 +110,7 @@ docs: $(STAMP) ## regenerate docs/API.md from the docstrings
 
 # ---------------------------------------------------------------- checks
 test: $(STAMP) check-dot ## every check: generated files in sync, library, notebooks (nbval), grader, docker lint
-	$(RUN) $(SINGLE_THREADED) python -m pytest -n $(JOBS) --dist worksteal --cov=micrograd_plus --cov-report=term --cov-fail-under=90 --doctest-modules tests micrograd_plus grader/export.py
+	$(RUN) $(SINGLE_THREADED) python -m pytest -n $(JOBS) --dist worksteal --cov=micrograd_plus --cov-report=term --cov-fail-under=90 --doctest-modules tests micrograd_plus grader/export.py grader/checks.py grader/verdicts.py
 	@# one notebook at a time: kernels started at the same instant can race for the same ports
 	$(RUN) $(SINGLE_THREADED) python -m pytest -p no:xdist --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider solutions
 

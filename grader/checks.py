@@ -27,7 +27,13 @@ MIME = "application/vnd.micrograd-plus.check+json"
 
 
 def plain(value):
-    """``value`` as JSON data: a str, a bool, or a list/number of float64 (Tensors by their data)."""
+    """``value`` as JSON data: a str, a bool, or a list/number of float64 (Tensors by their data).
+
+    >>> plain([[1, 2], [3, 4.5]])
+    {'kind': 'array', 'shape': [2, 2], 'value': [1.0, 2.0, 3.0, 4.5]}
+    >>> plain("ValueError")
+    {'kind': 'str', 'value': 'ValueError'}
+    """
     import numpy as np
     if isinstance(value, str):
         return {"kind": "str", "value": str.__str__(value)}

@@ -56,7 +56,16 @@ def _number(x) -> float | None:
 
 
 def matches(expected: dict, got: dict | None) -> bool:
-    """Does a learner's payload match the reference's (the reference's tolerance)?"""
+    """Does a learner's payload match the reference's (the reference's tolerance)?
+
+    >>> want = {"kind": "array", "shape": [2], "value": [1.0, 2.0], "rtol": 1e-6, "atol": 0.0}
+    >>> matches(want, {"kind": "array", "shape": [2], "value": [1.0, 2.000001]})
+    True
+    >>> matches(want, {"kind": "array", "shape": [2], "value": [1.0, 2.1], "rtol": 1.0})  # its own rtol is ignored
+    False
+    >>> matches(want, {"kind": "array", "shape": [1, 2], "value": [1.0, 2.0]})
+    False
+    """
     if not isinstance(got, dict) or got.get("kind") != expected.get("kind"):
         return False
     if expected["kind"] in ("str", "bool"):
