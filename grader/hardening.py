@@ -72,6 +72,12 @@ def _grader_guard(ns, own):
     for alias in ("np", "numpy"):
         if alias in ns:
             ns[alias] = numpy
+    # input transformers and cell callbacks the notebook installed (IPython's own are kept)
+    shell = get_ipython()
+    shell.input_transformers_post.clear()
+    ours = ("IPython", "ipykernel", "matplotlib", "matplotlib_inline", "comm", "ipywidgets")
+    for event, callbacks in shell.events.callbacks.items():
+        callbacks[:] = [cb for cb in callbacks if str(getattr(cb, "__module__", "")).startswith(ours)]
 _grader_guard(globals(), {own!r}); del _grader_guard
 '''
 
