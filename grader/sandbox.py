@@ -200,7 +200,9 @@ def execute(nb, root: Path, lab: str, cell_timeout: int, wall_limit: int | None 
                                     preexec_fn=_limits(wall_limit))
             reason = _watch(proc, start, wall_limit, stall_limit, progress)
         seconds = time.perf_counter() - start
-        log_text = log_path.read_bytes()[-4000:].decode("utf-8", "replace")
+        # the sandbox could have replaced its files by links or pipes: read only plain files
+        plain = log_path.is_file() and not log_path.is_symlink() and log_path.stat().st_size < RESULT_LIMIT
+        log_text = log_path.read_bytes()[-4000:].decode("utf-8", "replace") if plain else ""
         out = work / "out.ipynb"
         if reason is None and proc.returncode != 0:
             code = proc.returncode
