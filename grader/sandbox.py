@@ -166,7 +166,7 @@ def execute(nb, root: Path, lab: str, cell_timeout: int, wall_limit: int | None 
     wall_limit = wall_limit or (cell_timeout + 15) * max(code_cells, 1) + 60
     stall_limit = cell_timeout + 40  # the runner's own timeout + restart margin
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="mgp-sandbox-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="mgp-sandbox-", ignore_cleanup_errors=True) as tmp:
         work = Path(tmp)
         (work / "home").mkdir()
         lab_dir = work / "lab"
