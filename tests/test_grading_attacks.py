@@ -186,8 +186,7 @@ def _tree(course: Path) -> dict[str, str]:
     return {str(f.relative_to(course)): hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
 
 
-@pytest.fixture(scope="module")
-def batch(tmp_path_factory):
+def grade_batch(tmp_path_factory):
     """One course, one batch: honest learners around every selected attack and its honest twin."""
     course = make_course(tmp_path_factory.mktemp("attacks") / "course", [LAB])
     assert grader(course, "release").returncode == 0
@@ -206,13 +205,13 @@ def batch(tmp_path_factory):
     return course, attacks, proc, before
 
 
-def test_honest_learners_get_full_marks(batch):
+def check_honest_learners_get_full_marks(batch):
     course, _, proc, _ = batch
     for student in ("aa_honest_before", "zz_honest_after", "honest_reference"):
         assert scores(course, LAB, student)[0] == FULL, (student, proc.stdout[-3000:])
 
 
-def test_the_batch_completes_and_the_tree_is_unchanged(batch):
+def check_the_batch_completes_and_the_tree_is_unchanged(batch):
     course, attacks, proc, before = batch
     assert proc.returncode in (0, 1), proc.stdout + proc.stderr     # 1: some submission not graded
     assert "changed the instructor's files" not in proc.stdout
@@ -223,7 +222,7 @@ def test_the_batch_completes_and_the_tree_is_unchanged(batch):
         assert f"attack_{attack.name}" in summary
 
 
-def test_no_attack_earns_more_than_its_honest_code(batch):
+def check_no_attack_earns_more_than_its_honest_code(batch):
     course, attacks, _, _ = batch
     failures = []
     for attack in attacks:
@@ -234,7 +233,7 @@ def test_no_attack_earns_more_than_its_honest_code(batch):
     assert not failures, failures
 
 
-def test_attacks_on_the_executor_are_recorded_as_not_graded(batch):
+def check_attacks_on_the_executor_are_recorded_as_not_graded(batch):
     course, attacks, proc, _ = batch
     from grader.hardening import read_status
     status = read_status(course)
@@ -253,7 +252,7 @@ def test_attacks_on_the_executor_are_recorded_as_not_graded(batch):
             assert float(row["score"]) == 0, row
 
 
-def test_feedback_leaks_no_hidden_test_and_survives_marker_text(batch):
+def check_feedback_leaks_no_hidden_test_and_survives_marker_text(batch):
     course, attacks, _, _ = batch
     proc = grader(course, "feedback", "--lab", LAB)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -269,7 +268,7 @@ def test_feedback_leaks_no_hidden_test_and_survives_marker_text(batch):
         assert "not graded" in page.read_text().lower() or "NotGraded" in page.read_text()
 
 
-def test_regrading_a_resubmission_regrades_that_learner(batch):
+def check_regrading_a_resubmission_regrades_that_learner(batch):
     course, attacks, _, _ = batch
     student = f"attack_{attacks[0].name}"
     path = course / "grader" / "submitted" / student / LAB / f"{LAB}.ipynb"
@@ -278,6 +277,21 @@ def test_regrading_a_resubmission_regrades_that_learner(batch):
     assert proc.returncode == 0, proc.stdout
     assert scores(course, LAB, student)[0] == FULL
     assert scores(course, LAB, "zz_honest_after")[0] == FULL
+
+
+def test_hostile_submissions(tmp_path_factory):
+    """One batch, every check (one test item, so that pytest-xdist grades the batch once)."""
+    batch = grade_batch(tmp_path_factory)
+    failures = []
+    for check in (check_honest_learners_get_full_marks, check_the_batch_completes_and_the_tree_is_unchanged,
+                  check_no_attack_earns_more_than_its_honest_code, check_attacks_on_the_executor_are_recorded_as_not_graded,
+                  check_feedback_leaks_no_hidden_test_and_survives_marker_text,
+                  check_regrading_a_resubmission_regrades_that_learner):  # last: it changes a submission
+        try:
+            check(batch)
+        except AssertionError as error:
+            failures.append(f"{check.__name__}: {error}")
+    assert not failures, "\n".join(failures)
 
 
 def test_the_staged_package_has_no_reference_for_the_lab_being_graded():
