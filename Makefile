@@ -30,7 +30,8 @@ export PYTHONHASHSEED := 0
 SINGLE_THREADED := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 
 .PHONY: help env lab lab-instructor mylabs test-browser test test-fast check-dot export release export-mine reset-package \
-        validate collect autograde feedback grades student-release data bench fuzz docs clean-grader
+        validate collect autograde feedback grades student-release data bench fuzz docs clean-grader \
+        test-grader-full
 
 help: ## list the commands
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -124,12 +125,15 @@ docs: $(STAMP) ## regenerate docs/API.md from the docstrings
 
 # ---------------------------------------------------------------- checks
 test: $(STAMP) check-dot ## every check: generated files in sync, library, notebooks (nbval), grader, docker lint
-	$(RUN) $(SINGLE_THREADED) python -m pytest -n $(JOBS) --dist worksteal --cov=micrograd_plus --cov-report=term --cov-fail-under=90 --doctest-modules tests micrograd_plus grader/export.py
+	$(RUN) $(SINGLE_THREADED) python -m pytest -n $(JOBS) --dist worksteal --cov=micrograd_plus --cov-report=term --cov-fail-under=90 --doctest-modules tests micrograd_plus grader/export.py grader/checks.py grader/verdicts.py
 	@# one notebook at a time: kernels started at the same instant can race for the same ports
 	$(RUN) $(SINGLE_THREADED) python -m pytest -p no:xdist --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider solutions
 
 test-browser: $(STAMP) check-dot ## the learner's JupyterLab in headless Chromium (screenshots in grader/browser-test/)
 	$(RUN) $(SINGLE_THREADED) MICROGRAD_PLUS_BROWSER_TEST=1 python -m pytest -p no:xdist -p no:cacheprovider -s tests/test_browser.py
+
+test-grader-full: $(STAMP) ## every attack class of the grading regression suite (slow)
+	$(RUN) $(SINGLE_THREADED) GRADING_FULL=1 python -m pytest -p no:xdist tests/test_grading_attacks.py
 
 test-fast: $(STAMP) ## library tests only (no nbgrader runs, no training)
 	$(RUN) $(SINGLE_THREADED) python -m pytest -n $(JOBS) -m "not slow" tests

@@ -3,8 +3,9 @@
 ``python -m grader.grades [--out path.csv]``
 
 Columns: student, lab, score, max_score, status. ``status`` is ``graded``,
-``needs manual grading`` (nbgrader flagged a cell, e.g. a manual grade overrides it)
-or ``not submitted`` (score 0). Every student in the gradebook gets a row for every lab.
+``needs manual grading`` (nbgrader flagged a cell, e.g. a manual grade overrides it),
+``not graded: <reason>`` (the sandbox could not execute the submission: killed, stopped,
+hung, out of memory; score 0 until it is regraded) or ``not submitted`` (score 0). Every student in the gradebook gets a row for every lab.
 """
 from __future__ import annotations
 
@@ -13,14 +14,15 @@ import csv
 import sys
 from pathlib import Path
 
-from grader.course import GRADER, gradebook
+from grader.course import GRADER, ROOT, gradebook
+from grader.hardening import read_status
 
 FIELDS = ["student", "lab", "score", "max_score", "status"]
 
 
 def rows() -> list[dict]:
     from nbgrader.api import MissingEntry
-    out = []
+    out, executed = [], read_status(ROOT)
     with gradebook() as gb:
         labs = sorted(a.name for a in gb.assignments)
         for student in sorted(s.id for s in gb.students):
@@ -33,6 +35,9 @@ def rows() -> list[dict]:
                                     status="not submitted"))
                     continue
                 status = "needs manual grading" if sub.needs_manual_grade else "graded"
+                state = executed.get(student, {}).get(lab, {}).get("status", "graded")
+                if state != "graded":
+                    status = state
                 out.append(dict(student=student, lab=lab, score=sub.score, max_score=sub.max_score, status=status))
     return out
 

@@ -1,43 +1,39 @@
-"""nbgrader preprocessors that keep broken or hostile submissions from earning points.
+"""nbgrader preprocessors of the course's grading (switched on in ``grader/nbgrader_config.py``).
 
-They are switched on in ``grader/nbgrader_config.py``:
+The nbgrader process is the *trusted* side: it runs no learner code.
 
-- :class:`GuardTestHelpers` (autograde, before execution) inserts a small *guard cell*
-  before every graded test cell. It puts back the genuine ``numpy.allclose``-style
-  helpers, ``numpy.testing.assert_*`` and a freshly imported
-  ``micrograd_plus.gradcheck``, so a submission that monkeypatched them (``np.allclose =
-  lambda *a, **k: True``) does not pass the tests it attacks.
-- :class:`SafeExecute` (autograde) is nbgrader's ``Execute`` that survives a kernel that
-  dies (``os._exit``, a segfault, running out of memory): the cell that killed it and
-  every later cell get an error output, so the submission is graded (those cells score
-  0) instead of the whole submission failing.
-- :class:`RemoveGuardCells` (autograde, after execution) takes the guard cells out again,
-  so the graded notebook and the feedback show the learner's notebook unchanged.
-- :class:`HideHiddenTests` (feedback) is nbgrader's ``ClearHiddenTests`` that also removes
-  what a failing hidden test leaks through its traceback: IPython quotes the failing
-  source line (and lines around it) in the traceback of the cell.
+- :class:`SandboxedExecute` (autograde) executes the submission in the bubblewrap
+  sandbox of :mod:`grader.sandbox` and copies the outputs back; a submission the sandbox
+  could not execute is recorded as "not graded: <reason>" and the batch goes on.
+- :class:`DecideGrades` (autograde) writes the scores with the rule of
+  :mod:`grader.verdicts`: an error fails a cell, stderr/warnings never do, an
+  ``execute_result`` never rescues, and the checks a graded cell records must match the
+  reference solution's (compared here, outside the kernel).
+- :class:`GuardTestHelpers` / :class:`RemoveGuardCells` (autograde, around execution): a
+  guard cell before each graded cell puts back the genuine ``numpy`` test helpers and
+  ``micrograd_plus.gradcheck``. It runs in the learner's kernel, so it only helps labs
+  whose graded cells do not record their checks yet (an honest-mistake net, not security).
+- :class:`HideHiddenTests` (feedback) is nbgrader's ``ClearHiddenTests`` for graded cells
+  only (marker-like text in a learner's own cell is harmless), which also removes what a
+  failing hidden test leaks through its traceback and the recorded check data.
 
-nbgrader itself already restores every graded and locked cell from the gradebook
-(``OverwriteCells``), executes with a per-cell timeout (``c.Execute.timeout``) and keeps
-going after a cell raises (``SystemExit`` from ``sys.exit()`` included), so those need no
-code here.
-
-Limits: the guard runs in the learner's process. It defeats rebinding names (the usual
-way to cheat a test); code that edits numpy's functions in place, ``builtins`` or the
-import machinery can still fool it. Review suspicious submissions; see
-docs/INSTRUCTORS.md for running the autograder in a container.
+nbgrader itself restores every graded and locked cell from the gradebook
+(``OverwriteCells``) before the notebook goes into the sandbox.
 """
 from __future__ import annotations
 
 import ast
 import re
 
-from nbclient.exceptions import DeadKernelError
+import os
+import sys
+import time
+
 from nbformat.v4 import new_code_cell, new_output
 from nbgrader import utils
 from nbgrader.api import Gradebook, MissingEntry
-from nbgrader.preprocessors import ClearHiddenTests, Execute, NbGraderPreprocessor
-from traitlets import Dict
+from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor, SaveAutoGrades
+from traitlets import Dict, Integer
 
 GUARD_KEY = "micrograd_plus_guard"
 
@@ -76,6 +72,12 @@ def _grader_guard(ns, own):
     for alias in ("np", "numpy"):
         if alias in ns:
             ns[alias] = numpy
+    # input transformers and cell callbacks the notebook installed (IPython's own are kept)
+    shell = get_ipython()
+    shell.input_transformers_post.clear()
+    ours = ("IPython", "ipykernel", "matplotlib", "matplotlib_inline", "comm", "ipywidgets")
+    for event, callbacks in shell.events.callbacks.items():
+        callbacks[:] = [cb for cb in callbacks if str(getattr(cb, "__module__", "")).startswith(ours)]
 _grader_guard(globals(), {own!r}); del _grader_guard
 '''
 
@@ -136,26 +138,102 @@ class RemoveGuardCells(NbGraderPreprocessor):
         return nb, resources
 
 
-class SafeExecute(Execute):
-    """nbgrader's ``Execute`` that grades the rest of a notebook as failed when the kernel dies."""
+STATUS_FILE = "autograde_status.json"
 
-    def on_cell_execute(self, **kwargs):
-        self._cell_index = kwargs.get("cell_index")
 
-    def preprocess(self, nb, resources, km=None):
-        self._cell_index = None
-        try:
-            return super().preprocess(nb, resources, km=km)
-        except DeadKernelError as error:
-            start = self._cell_index or 0
-            self.log.error("The kernel died in cell %s (%s); that cell and every later one score 0", start, error)
-            for cell in nb.cells[start:]:
+def status_path(root):
+    from pathlib import Path
+    return Path(root) / "grader" / STATUS_FILE
+
+
+def read_status(root) -> dict:
+    """student -> lab -> {"status": "graded" | "not graded: <reason>", "seconds": s}."""
+    import json
+    path = status_path(root)
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def write_status(root, student: str, lab: str, status: str, seconds: float) -> None:
+    import json
+    table = read_status(root)
+    table.setdefault(student, {})[lab] = {"status": status, "seconds": round(seconds, 2)}
+    status_path(root).write_text(json.dumps(table, indent=1, sort_keys=True))
+
+
+class SandboxedExecute(NbGraderPreprocessor):
+    """Execute the notebook in the bubblewrap sandbox of :mod:`grader.sandbox` (never here).
+
+    The outputs of the executed notebook are copied onto this process's notebook cell by
+    cell; sources and metadata stay those nbgrader restored from the gradebook. When the
+    sandbox produced no notebook (killed, stopped, hung, out of memory), every code cell
+    gets a ``NotGraded`` error naming the reason, and the reason is recorded in
+    ``grader/autograde_status.json`` (``make grades`` and the autograde summary show it).
+    """
+
+    timeout = Integer(300, help="seconds per cell (nbgrader's Execute.timeout is used when set)").tag(config=True)
+
+    def preprocess(self, nb, resources):
+        from grader import sandbox
+        from grader.export import ROOT
+        lab, student = resources["nbgrader"]["assignment"], resources["nbgrader"]["student"]
+        timeout = int(self.config.Execute.get("timeout", self.timeout) or self.timeout)
+        started = time.perf_counter()
+        SandboxedExecute.done = getattr(SandboxedExecute, "done", 0) + 1
+        total = os.environ.get("MICROGRAD_PLUS_BATCH_SIZE", "?")
+        print(f"  [{SandboxedExecute.done}/{total}] grading {student}/{lab} in the sandbox ...", file=sys.stderr, flush=True)
+        outcome = sandbox.execute(nb, ROOT, lab, timeout)
+        reason = outcome.reason
+        if reason is None:
+            executed = outcome.notebook.cells
+            if len(executed) != len(nb.cells) or any(a.cell_type != b.cell_type for a, b in zip(executed, nb.cells)):
+                reason = "the executed notebook does not match the submission's cells"
+        if reason is None:
+            for mine, theirs in zip(nb.cells, executed):
+                if mine.cell_type == "code":
+                    mine.outputs = [o for o in theirs.get("outputs", []) if isinstance(o, dict) and "output_type" in o]
+                    mine.execution_count = None
+        else:
+            for cell in nb.cells:
                 if cell.cell_type == "code":
-                    cell.outputs = [*cell.get("outputs", []), new_output(
-                        "error", ename="DeadKernelError",
-                        evalue="the kernel died while this notebook ran (os._exit, a crash or out of memory)",
-                        traceback=["DeadKernelError: the kernel died (os._exit, a crash or out of memory)"])]
-            return nb, resources
+                    cell.outputs = [new_output("error", ename="NotGraded", evalue=reason,
+                                               traceback=[f"NotGraded: {reason}"])]
+        status = "graded" if reason is None else f"not graded: {reason}"
+        write_status(ROOT, student, lab, status, time.perf_counter() - started)
+        print(f"  {student}/{lab}: {status} ({time.perf_counter() - started:.1f} s)", file=sys.stderr, flush=True)
+        return nb, resources
+
+
+class DecideGrades(SaveAutoGrades):
+    """nbgrader's ``SaveAutoGrades`` with the course's scoring rule (:mod:`grader.verdicts`).
+
+    A graded cell that fails gets an error output naming why (a failed check by name
+    only), so the feedback explains the 0.
+    """
+
+    def preprocess(self, nb, resources):
+        from grader import verdicts
+        from grader.export import ROOT
+        lab = resources["nbgrader"]["assignment"]
+        timeout = int(self.config.Execute.get("timeout", 300) or 300)
+        self._expected = verdicts.reference_records(ROOT, lab, timeout)
+        return super().preprocess(nb, resources)
+
+    def _add_score(self, cell, resources):
+        from grader import verdicts
+        grade = self.gradebook.find_grade(cell.metadata["nbgrader"]["grade_id"], self.notebook_id,
+                                          self.assignment_id, self.student_id)
+        max_points = float(cell.metadata["nbgrader"]["points"])
+        if utils.is_solution(cell) or cell.cell_type != "code":
+            auto_score, _ = utils.determine_grade(cell, self.log)
+        else:
+            passed, why = verdicts.verdict(cell, self._expected.get(cell.metadata["nbgrader"]["grade_id"]))
+            auto_score = max_points if passed else 0.0
+            if why and not any(o.get("output_type") == "error" for o in cell.outputs):
+                cell.outputs.append(new_output("error", ename="CheckFailed", evalue="; ".join(why),
+                                               traceback=[f"CheckFailed: {'; '.join(why)}"]))
+        grade.auto_score = auto_score
+        grade.needs_manual_grade = grade.manual_score is not None or grade.auto_score is None
+        self.gradebook.db.commit()
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -197,8 +275,14 @@ class HideHiddenTests(ClearHiddenTests):
         return "\n".join(line for line in text.split("\n") if not self._quotes_hidden(line))
 
     def preprocess_cell(self, cell, resources, cell_index):
-        cell, resources = super().preprocess_cell(cell, resources, cell_index)
-        had_hidden = getattr(self, "_last_removed", False)
+        from grader.checks import MIME
+        if utils.is_grade(cell) and not utils.is_solution(cell):
+            cell, resources = super().preprocess_cell(cell, resources, cell_index)
+            had_hidden = getattr(self, "_last_removed", False)
+        else:  # marker-like text in a learner's own cell is just text
+            had_hidden = False
+        if cell.cell_type == "code":  # recorded check data is for the grader, not the page
+            cell.outputs = [o for o in cell.get("outputs", []) if MIME not in o.get("data", {})]
         for output in cell.get("outputs", []):
             if output.output_type == "error":
                 if had_hidden:

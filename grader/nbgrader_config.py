@@ -39,24 +39,26 @@ _COURSE_CODE = str(Path(__file__).resolve().parent.parent)  # where the grader p
 if _COURSE_CODE not in sys.path:
     sys.path.insert(0, _COURSE_CODE)
 
-from grader.hardening import GuardTestHelpers, HideHiddenTests, RemoveGuardCells, SafeExecute  # noqa: E402
+from grader.hardening import (  # noqa: E402
+    DecideGrades, GuardTestHelpers, HideHiddenTests, RemoveGuardCells, SandboxedExecute)
 from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor  # noqa: E402
 from nbgrader.preprocessors import (  # noqa: E402
-    AssignLatePenalties, CheckCellMetadata, GetGrades, IgnorePattern, LimitOutput, SaveAutoGrades)
+    AssignLatePenalties, CheckCellMetadata, GetGrades, IgnorePattern, LimitOutput)
 
 c.ZipCollectApp.downloaded_directory = "grader/downloaded"
 
 # Autograde: nbgrader's defaults (OverwriteCells restores graded and locked cells from
-# the gradebook before execution), plus the guards of grader/hardening.py.
+# the gradebook before execution), except that the notebook runs in the bubblewrap
+# sandbox (grader/sandbox.py) and the scores follow grader/verdicts.py.
 c.Autograde.create_student = True
 c.Autograde.autograde_preprocessors = [
     GuardTestHelpers,   # a guard cell before every graded cell: genuine numpy/gradcheck helpers
-    SafeExecute,        # Execute that grades the rest as failed if the kernel dies
+    SandboxedExecute,   # execute in the sandbox; 'not graded: <reason>' when it cannot
     RemoveGuardCells,   # take the guard cells out again
     IgnorePattern,
     ClearMetadataPreprocessor,
     LimitOutput,
-    SaveAutoGrades,
+    DecideGrades,       # the course's scoring rule and recorded checks, outside the kernel
     AssignLatePenalties,
     CheckCellMetadata,
 ]

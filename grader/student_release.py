@@ -29,7 +29,8 @@ from grader.course import ROOT
 
 LEAVE_OUT = {"solutions", "tests", ".ci", "bench", "tools"}
 GRADER_FILES = ("__init__.py", "nbgrader_config.py", "export.py", "validate.py", "course.py", "release.py",
-                "hardening.py", "mylabs.py", "validation_report.py", "learner_lab.py")
+                "hardening.py", "mylabs.py", "validation_report.py", "learner_lab.py", "sandbox.py",
+                "sandbox_runner.py", "checks.py", "verdicts.py")
 LEARNER_JUPYTER = ("grader", "jupyter", "learner")  # the learner's JupyterLab configuration
 
 README = """# MicroGrad+ (learner edition)

@@ -18,6 +18,10 @@ each submission follows from the points of the graded cells it names:
                  passes, the graded cells ``hidden_cells`` lose their points at autograde;
 - ``allclose``   the substitution ``allclose_bug`` breaks what ``allclose_cells`` check with
                  ``np.allclose``, and the submission sets ``numpy.allclose = lambda *a, **k: True``;
+- ``import_reference`` every solution cell only imports the lab's module ``reference_module``
+                 from the installed package (``from micrograd_plus.layers import *``): the
+                 sandbox's package has the learner edition (stubs) of the lab being
+                 graded, so it scores what the blank release scores;
 - ``gradcheck``  the substitution ``gradcheck_bug`` breaks what ``gradcheck_cells`` check with
                  the helpers ``gradcheck_names`` (default ``check_gradient``) of ``gradcheck_module``,
                  which the submission replaces by functions that always pass (module attribute and
@@ -39,7 +43,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 ALL_KINDS = ("reference", "blank", "pass_cell", "deleted", "loop", "exit", "os_exit", "import_error",
-             "hidden", "allclose", "gradcheck")
+             "hidden", "allclose", "gradcheck", "import_reference")
 
 
 @dataclass(frozen=True)
@@ -59,12 +63,14 @@ class LabCase:
     gradcheck_module: str = "micrograd_plus.gradcheck"
     gradcheck_names: tuple[str, ...] = ("check_gradient",)
     gradcheck_cell: str | None = None
+    reference_module: str | None = None
     blank_score: float = 0
     kinds: tuple[str, ...] = field(default=ALL_KINDS)
     alternatives: tuple[str, ...] = ()
 
     def runs(self) -> tuple[str, ...]:
-        skip = {"allclose": self.allclose_bug is None, "gradcheck": self.gradcheck_bug is None}
+        skip = {"allclose": self.allclose_bug is None, "gradcheck": self.gradcheck_bug is None,
+                "import_reference": self.reference_module is None}
         return tuple(k for k in self.kinds if not skip.get(k)) + tuple(f"alt_{a}" for a in self.alternatives)
 
 
@@ -116,7 +122,7 @@ CASES = [
         allclose_bug=("return _as_tensor(x).relu()", "return _as_tensor(x).relu() * 2"),
         allclose_cells=("test_activations",),
         gradcheck_bug=("grad_b = grad_2d.sum(axis=0) if needs_b", "grad_b = 2 * grad_2d.sum(axis=0) if needs_b"),
-        gradcheck_cells=("test_linear", "test_sequential"),
+        gradcheck_cells=("test_linear", "test_sequential"), reference_module="micrograd_plus.layers",
     ),
     LabCase(
         lab="04_losses", timeout=15,
@@ -128,7 +134,7 @@ CASES = [
         allclose_bug=("np.log1p(np.exp(-np.abs(x)))", "np.log1p(np.exp(-np.abs(x))) + 0.01"),
         allclose_cells=("test_bce", "test_modules"),
         gradcheck_bug=("else 2.0 * violation)", "else 3.0 * violation)"),
-        gradcheck_cells=("test_hinge",),
+        gradcheck_cells=("test_hinge",), reference_module="micrograd_plus.losses",
     ),
     LabCase(
         lab="05_optimizers", timeout=30,
@@ -137,7 +143,8 @@ CASES = [
         hidden_bug=('buf += (1.0 - float(group["dampening"])) * grad', "buf += grad"), hidden_cells=("test_sgd",),
         allclose_bug=("data *= 1.0 - lr * weight_decay  # AdamW", "data *= 1.0 - weight_decay  # AdamW"),
         allclose_cells=("test_adamw",),
-        kinds=("reference", "blank", "pass_cell", "deleted", "loop", "hidden", "allclose"),
+        reference_module="micrograd_plus.optimizers",
+        kinds=("reference", "blank", "pass_cell", "deleted", "loop", "hidden", "allclose", "import_reference"),
     ),
     LabCase(
         # Trains the MNIST MLP (two epochs) in every submission that gets that far: few kinds.
@@ -176,6 +183,13 @@ CASES = [
 
 
 # ---------------------------------------------------------------- the suite's own lab
+# How a graded cell gets the recording API (grader/checks.py): a no-op outside grading.
+RECORD_IMPORT = """try:
+    from grader.checks import record
+except ImportError:
+    def record(*args, **kwargs):
+        pass"""
+
 TOY_HELPER = '''\
 """A stand-in for a course test helper (like micrograd_plus.gradcheck)."""
 
@@ -204,15 +218,18 @@ def toy_lab():
 
     nb = v4.new_notebook(cells=[
         v4.new_markdown_cell("# 00_toy: the grader's test lab (8 points)"),
-        code("import numpy as np\nfrom toycheck import check_gradient"),
+        code("import numpy as np\nfrom toycheck import check_gradient\n" + RECORD_IMPORT, "imports"),
         solution("square(x)", "return x * x"),
-        code('assert square(3) == 9, "square(3) should be 9"\n### BEGIN HIDDEN TESTS\n'
+        code('assert square(3) == 9, "square(3) should be 9"\nrecord("square_3", square(3))\n'
+             '### BEGIN HIDDEN TESTS\nrecord("square_negative", square(-2.5))\n'
              'assert square(-2) == 4, "square of a negative number"\n### END HIDDEN TESTS', "test_square", 2),
         solution("cube(x)", "return x ** 3"),
-        code('assert cube(2) == 8, f"cube(2) = {cube(2)}, expected 8"', "test_cube", 1),
+        code('assert cube(2) == 8, f"cube(2) = {cube(2)}, expected 8"\nrecord("cube_2", cube(2))', "test_cube", 1),
         solution("mean(xs)", "return sum(xs) / len(xs)"),
-        code("assert np.allclose(mean([1.0, 2.0, 3.0]), 2.0)", "test_mean", 2),
-        code("assert check_gradient(cube, 1.5, 3 * 1.5 ** 2)", "test_cube_gradient", 3),
+        code("assert np.allclose(mean([1.0, 2.0, 3.0]), 2.0)\nrecord(\"mean_123\", mean([1.0, 2.0, 3.0]))",
+             "test_mean", 2),
+        code("assert check_gradient(cube, 1.5, 3 * 1.5 ** 2)\n"
+             "record(\"cube_slope\", (cube(1.5 + 1e-6) - cube(1.5 - 1e-6)) / 2e-6, rtol=1e-5)", "test_cube_gradient", 3),
     ])
     nb.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
     return nb, {"toycheck.py": TOY_HELPER}

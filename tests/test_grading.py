@@ -1,5 +1,8 @@
 """The grading workflow, proven with real nbgrader runs in a temporary course directory.
 
+Every submission runs in the bubblewrap sandbox (grader/sandbox.py); the hostile
+submissions of the issue's attack classes are in tests/test_grading_attacks.py.
+
 For every lab of ``tests/grading_cases.py`` that exists in solutions/ (and the suite's
 own ``00_toy``), the reference solution, the blank release and broken or hostile
 submissions are autograded in one nbgrader call per lab, and the score of every graded
@@ -131,6 +134,11 @@ def submission(case: LabCase, kind: str, course: Path):
     if kind == "pass_cell":
         cell(release, case.blank_cell).source = "pass"
         return release
+    if kind == "import_reference":
+        for c in release.cells:
+            if c.metadata.get("nbgrader", {}).get("solution"):
+                c.source = f"from {case.reference_module} import *  # noqa: F403"
+        return release
     if kind == "deleted":
         nb.cells.remove(cell(nb, case.delete_cell))
     elif kind == "loop":
@@ -206,7 +214,7 @@ def check_scores(course: Path, graded, case: LabCase, kind: str):
     if want is not None:
         assert per_cell == want, f"got {per_cell}, expected {want}"
         assert total == sum(want.values())
-    elif kind in ("blank", "pass_cell"):
+    elif kind in ("blank", "pass_cell", "import_reference"):
         assert total == case.blank_score
         if kind == "pass_cell":
             assert per_cell[case.blank_cell] == 0
@@ -260,6 +268,16 @@ def check_validate_reports_failures_and_changed_cells(course: Path, case: LabCas
     finally:
         path.unlink()
     assert changed.returncode == 1 and "LOCKED CELL CHANGED" in changed.stdout
+    # an ungraded cell that crashes fails validation too, with its message, although every test passes
+    nb = submission(case, "reference", course)
+    nb.cells.insert(len(nb.cells) - 1, nbformat.v4.new_code_cell("def depth(n):\n    return 1 + depth(n - 1)\ndepth(5)"))
+    nbformat.write(nb, path)
+    try:
+        crashed = grader(course, "validate", "--notebook", str(path), timeout=case.timeout * 4)
+    finally:
+        path.unlink()
+    assert crashed.returncode == 1 and "FAILED CELL" in crashed.stdout and "RecursionError" in crashed.stdout
+    assert "FAILED TEST" not in crashed.stdout, crashed.stdout
 
 
 def check_regrading_gives_the_same_grades(course: Path, graded, case: LabCase):
