@@ -48,6 +48,8 @@ def parse_args(argv=None):
     p.add_argument("--data-root", default=None, help="data root (default: $MICROGRAD_PLUS_DATA or data/)")
     p.add_argument("--results", default="runs/resnet18", help="folder of the run (checkpoint, logs, results)")
     p.add_argument("--no-resume", action="store_true", help="start afresh even if the folder has a checkpoint")
+    p.add_argument("--stop-after", type=int, default=None, metavar="EPOCH",
+                   help="stop after this epoch (a time-limited job); rerun the same command to continue")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
     if args.epochs < 1 or args.batch_size < 1 or args.width < 1:
@@ -96,11 +98,11 @@ def main(argv=None):
                       progress=not args.quiet)
     done_before = trainer.resume()
     start = time.perf_counter()
-    history = trainer.fit(args.epochs, resume=False)
+    history = trainer.fit(min(args.epochs, args.stop_after or args.epochs), resume=False)
     final = trainer.evaluate()
     results = {
         "device": device_name(device), "torch": torch.__version__, "parameters": count_parameters(model),
-        "epochs": args.epochs, "resumed_after_epoch": done_before,
+        "epochs": trainer.epoch, "of_epochs": args.epochs, "resumed_after_epoch": done_before,
         "train_time_s": round(sum(r["epoch_time_s"] for r in history), 1),
         "wall_time_this_invocation_s": round(time.perf_counter() - start, 1),
         "test_accuracy": final["accuracy"], "test_loss": final["loss"],
@@ -112,7 +114,7 @@ def main(argv=None):
     }
     (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     plot_curves(out, out / "curves.png")
-    print(f"{args.epochs} epochs on {results['device']}: test accuracy {final['accuracy']:.4f}, "
+    print(f"{trainer.epoch}/{args.epochs} epochs on {results['device']}: test accuracy {final['accuracy']:.4f}, "
           f"{results['train_time_s']:.0f} s of training; results in {out}")
     return results
 
