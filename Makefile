@@ -123,6 +123,27 @@ bench: $(STAMP) ## micrograd_plus vs PyTorch vs hand-written NumPy on the course
 docs: $(STAMP) ## regenerate docs/API.md from the docstrings
 	$(RUN) python -m tools.apidoc
 
+# Lab 11's project (needs a GPU for the full runs; results land in results/11_resnet/, which is committed)
+EPOCHS      ?= 100
+RESNET_ARGS ?=
+.PHONY: resnet resnet-fast resnet-schedulers resnet-smoke
+resnet: $(STAMP) ## ResNet-18 on CIFAR-10, the documents' recipe (Adam + cosine): make resnet EPOCHS=100
+	$(RUN) python -m micrograd_plus.data fetch cifar10 $(if $(FROM),--from $(abspath $(FROM)))
+	$(RUN) python -m micrograd_plus.resnet.train --epochs $(EPOCHS) --results results/11_resnet/adam_cosine $(RESNET_ARGS)
+
+resnet-fast: $(STAMP) ## ResNet-18, a fast recipe (SGD-Nesterov, label smoothing, torch.compile, 30 epochs)
+	$(RUN) python -m micrograd_plus.data fetch cifar10 $(if $(FROM),--from $(abspath $(FROM)))
+	$(RUN) python -m micrograd_plus.resnet.train --epochs 30 --optimizer sgd --lr 0.2 --batch-size 512 \
+	  --label-smoothing 0.1 --compile --results results/11_resnet/fast $(RESNET_ARGS)
+
+resnet-schedulers: $(STAMP) ## Part 3.3: ResNet-18 with StepLR, cosine, warmup+cosine (EPOCHS each)
+	$(RUN) python -m micrograd_plus.data fetch cifar10 $(if $(FROM),--from $(abspath $(FROM)))
+	$(RUN) python -m micrograd_plus.resnet.compare_schedulers --results results/11_resnet/schedulers --epochs $(EPOCHS) $(RESNET_ARGS)
+
+resnet-smoke: $(STAMP) ## the ResNet-18 command on the CPU, tiny budget (1 epoch, 256 images, width 8)
+	$(RUN) $(SINGLE_THREADED) python -m micrograd_plus.resnet.train --device cpu --epochs 1 --width 8 \
+	  --batch-size 64 --train-subset 256 --test-subset 256 --no-resume --results runs/resnet-smoke
+
 # ---------------------------------------------------------------- checks
 test: $(STAMP) check-dot ## every check: generated files in sync, library, notebooks (nbval), grader, docker lint
 	$(RUN) $(SINGLE_THREADED) python -m pytest -n $(JOBS) --dist worksteal --cov=micrograd_plus --cov-report=term --cov-fail-under=90 --doctest-modules tests micrograd_plus grader/export.py grader/checks.py grader/verdicts.py

@@ -155,16 +155,51 @@ def _canonical_paths(notebook: Path, dest: Path) -> None:
     """Name the notebook as seen from micrograd_plus/, wherever the package was written.
 
     nbdev writes paths relative to the destination; a package exported elsewhere (the
-    drift check, a student release) must still name ``../solutions/...`` byte for byte.
+    drift check, a student release) must still name ``../solutions/...`` byte for byte
+    (``../../solutions/...`` from a subpackage).
     """
-    written = os.path.relpath(notebook, dest)
-    canonical = os.path.relpath(notebook, PACKAGE)
-    if written == canonical:
-        return
-    for module in dest.glob("*.py"):
+    for module in dest.rglob("*.py"):
+        folder = module.parent.relative_to(dest)
+        written = os.path.relpath(notebook, dest / folder)
+        canonical = os.path.relpath(notebook, PACKAGE / folder)
+        if written == canonical:
+            continue
         text = module.read_text(encoding="utf-8")
         if written in text:
             module.write_text(text.replace(written, canonical), encoding="utf-8")
+
+
+def _subpackages(dest: Path) -> list[Path]:
+    """Folders of ``dest`` holding generated modules (``#| default_exp resnet.models`` writes ``resnet/``)."""
+    return sorted({
+        p.parent for p in dest.rglob("*.py")
+        if p.parent != dest and p.name != "__init__.py"
+        and p.read_text(encoding="utf-8").startswith(GENERATED_HEADER)
+    })
+
+
+def write_subpackage_inits(dest: Path = PACKAGE) -> list[Path]:
+    """Give every subpackage of generated modules an ``__init__.py`` naming its modules.
+
+    Its modules are imported by their full names (``micrograd_plus.resnet.models``), never
+    through the top-level ``micrograd_plus`` names, so a project's ``Adam`` for PyTorch
+    tensors does not shadow the library's own.
+    """
+    written = []
+    for folder in _subpackages(dest):
+        modules = sorted(p.stem for p in folder.glob("*.py") if p.name != "__init__.py")
+        name = ".".join((dest.name, *folder.relative_to(dest).parts))
+        lines = [
+            f"{GENERATED_HEADER} Written by grader/export.py from the modules below.",
+            f'"""``{name}``: {", ".join(modules)}. Import each module by its full name."""',
+            "",
+            "SUBMODULES = (" + "".join(f'"{m}", ' for m in modules) + ")",
+            "",
+        ]
+        path = folder / "__init__.py"
+        path.write_text("\n".join(lines), encoding="utf-8")
+        written.append(path)
+    return written
 
 
 def export(source: str = "solutions", lab: str | None = None, dest: Path = PACKAGE) -> list[Path]:
@@ -177,13 +212,18 @@ def export(source: str = "solutions", lab: str | None = None, dest: Path = PACKA
     if lab is None:  # a full export starts clean, so a module removed from the notebooks disappears
         for module in _generated_modules(dest):
             module.unlink()
+        for folder in _subpackages(dest):
+            for module in folder.glob("*.py"):
+                if module.read_text(encoding="utf-8").startswith(GENERATED_HEADER):
+                    module.unlink()
     maker = _module_maker()
-    before = {p: p.stat().st_mtime_ns for p in dest.glob("*.py")}
+    before = {p: p.stat().st_mtime_ns for p in dest.rglob("*.py")}
     for notebook in notebooks:
         nb_export(str(notebook), lib_path=str(dest), procs=[strip_solution_markers], mod_maker=maker)
         _canonical_paths(notebook, dest)
     write_init(dest)
-    return sorted(p for p in dest.glob("*.py") if before.get(p) != p.stat().st_mtime_ns)
+    write_subpackage_inits(dest)
+    return sorted(p for p in dest.rglob("*.py") if before.get(p) != p.stat().st_mtime_ns)
 
 
 def main(argv: list[str] | None = None) -> int:

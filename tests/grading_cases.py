@@ -179,6 +179,16 @@ CASES = [
         hidden_cells=("test_kaiming",),
         kinds=("reference", "blank", "hidden"),
     ),
+    LabCase(
+        # Trains the narrow ResNet on 512 CIFAR-10 images (three short runs) in every full submission: few kinds.
+        # The visible optimizer check uses no dampening; the hidden one does.
+        lab="11_resnet", timeout=120,
+        blank_cell="test_torch_optimizers", delete_cell="test_resume",
+        loop_function="random_crop_flip", loop_cells=("test_augment",),
+        hidden_bug=('.add_(grad, alpha=1.0 - group["dampening"])', ".add_(grad)"),
+        hidden_cells=("test_torch_optimizers",),
+        kinds=("reference", "blank", "deleted", "hidden"),
+    ),
 ]
 
 
