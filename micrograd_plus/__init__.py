@@ -13,7 +13,7 @@ from importlib import import_module as _import_module
 
 __version__ = "0.1.0"
 
-SUBMODULES = ("scalar_nn", "value", "gradcheck", "tensor", "layers", "functional", "losses", "nn", "optim", "optimizers", "schedulers", "data", "training", )
+SUBMODULES = ("scalar_nn", "value", "gradcheck", "tensor", "layers", "functional", "losses", "nn", "optim", "optimizers", "schedulers", "data", "training", "manual", "tensor_graph", )
 
 _OWNER = {
     "Neuron": "scalar_nn",
@@ -131,6 +131,8 @@ _OWNER = {
     "get_peak_memory": "training",
     "predict": "training",
     "confusion_matrix": "training",
+    "LOCAL_GRADIENTS": "tensor_graph",
+    "draw_tensor_graph": "tensor_graph",
 }
 
 __all__ = [*_OWNER, *SUBMODULES]
