@@ -150,6 +150,16 @@ CASES = [
         hidden_bug=("statistics.median(times)", "statistics.mean(times)"), hidden_cells=("test_benchmark",),
         kinds=("reference", "blank", "pass_cell", "deleted", "hidden"),
     ),
+    LabCase(
+        # Trains the MNIST MLP (twice five epochs) in every full submission: few kinds. Its derivation
+        # cells are graded by hand, so the reference scores the autograded points only. The wrong
+        # derivative: ReLU'(0) = 1, which random inputs never see; the hidden test compares with PyTorch at 0.
+        lab="08_backprop", timeout=120,
+        blank_cell="test_linear", delete_cell="test_losses",
+        loop_function="gradient_check", loop_cells=("test_linear",),
+        hidden_bug=("self.mask = x > 0", "self.mask = x >= 0"), hidden_cells=("test_activations",),
+        kinds=("reference", "blank", "hidden"),
+    ),
 ]
 
 
