@@ -16,6 +16,8 @@ LOCAL_GRADIENTS = {
 def draw_tensor_graph(root, labels=None, rankdir="LR"):
     """The computation graph of a ``Tensor`` as a ``graphviz.Digraph``: op, local gradient, shape.
 
+    Only tensors that require grad are recorded by the engine, so constants are not drawn.
+
     Args:
         root: the Tensor whose graph to draw.
         labels: optional ``{id(tensor): name}`` for the boxes.
