@@ -83,6 +83,12 @@ def graded_cells(nb) -> dict[str, int]:
             for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")}
 
 
+def manual_cells(nb) -> set[str]:
+    """grade_ids of the answer cells an instructor grades by hand (graded and solution): 0 at autograde."""
+    return {c.metadata.nbgrader["grade_id"] for c in nb.cells
+            if c.metadata.get("nbgrader", {}).get("grade") and c.metadata.nbgrader.get("solution")}
+
+
 def cell(nb, grade_id: str):
     return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
 
@@ -191,7 +197,9 @@ def autograde_all(case: LabCase, course: Path) -> tuple[dict[str, tuple], float]
 
 
 def check_scores(course: Path, graded, case: LabCase, kind: str):
-    points = graded_cells(nbformat.read(course / "solutions" / case.lab / f"{case.lab}.ipynb", as_version=4))
+    solution = nbformat.read(course / "solutions" / case.lab / f"{case.lab}.ipynb", as_version=4)
+    manual = manual_cells(solution)
+    points = {g: 0 if g in manual else p for g, p in graded_cells(solution).items()}  # hand-graded: 0 until graded
     total, per_cell = graded[kind]
     print(f"{case.lab} {kind}: {total:g} / {sum(points.values())} {per_cell}")
     want = expected(case, kind, points)
@@ -275,6 +283,10 @@ def check_grade_sheet_has_a_row_per_student(course: Path, graded, case: LabCase)
         row = next(r for r in rows if r["student"] == kind and r["lab"] == case.lab)
         assert float(row["score"]) == graded[kind][0]
         assert float(row["max_score"]) > 0
+    solution = nbformat.read(course / "solutions" / case.lab / f"{case.lab}.ipynb", as_version=4)
+    if manual_cells(solution):
+        row = next(r for r in rows if r["student"] == "reference" and r["lab"] == case.lab)
+        assert row["status"] == "needs manual grading", row
 
 
 # ---------------------------------------------------------------- feedback
