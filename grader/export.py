@@ -84,12 +84,17 @@ def _version() -> str:
     return re.search(r'^version\s*=\s*"([^"]+)"', text, re.M).group(1)
 
 
+# modules whose names are reached only through the module (``micrograd_plus.manual.Linear``), so that
+# they never shadow the autograd library's names of the same spelling (``micrograd_plus.Linear``)
+SUBMODULE_ONLY = frozenset({"manual"})
+
+
 def write_init(dest: Path = PACKAGE) -> Path:
     """Write ``__init__.py``: lazy access to every public name of every generated module."""
     modules = _course_order(dest, _generated_modules(dest))
     owner: dict[str, str] = {}
     for module in modules:
-        for name in _public_names(module):
+        for name in ([] if module.stem in SUBMODULE_ONLY else _public_names(module)):
             # the latest lab that defines a name owns it: `micrograd_plus.ReLU` is lab 03's layer,
             # not lab 02's autograd Function of the same name
             owner[name] = module.stem

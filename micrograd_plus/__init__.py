@@ -13,7 +13,7 @@ from importlib import import_module as _import_module
 
 __version__ = "0.1.0"
 
-SUBMODULES = ("scalar_nn", "value", "gradcheck", "tensor", "layers", "functional", "losses", "nn", "optim", "optimizers", "schedulers", "data", "training", "hooks", "init", )
+SUBMODULES = ("scalar_nn", "value", "gradcheck", "tensor", "layers", "functional", "losses", "nn", "optim", "optimizers", "schedulers", "data", "training", "manual", "tensor_graph", "hooks", "init", )
 
 _OWNER = {
     "Neuron": "scalar_nn",
@@ -148,6 +148,8 @@ _OWNER = {
     "get_peak_memory": "training",
     "predict": "training",
     "confusion_matrix": "training",
+    "LOCAL_GRADIENTS": "tensor_graph",
+    "draw_tensor_graph": "tensor_graph",
     "Recorder": "hooks",
     "manual_seed": "init",
     "calculate_gain": "init",

@@ -166,6 +166,16 @@ CASES = [
         kinds=("reference", "blank", "pass_cell", "deleted", "hidden"),
     ),
     LabCase(
+        # Trains the MNIST MLP (twice five epochs) in every full submission: few kinds. Its derivation
+        # cells are graded by hand, so the reference scores the autograded points only. The wrong
+        # derivative: ReLU'(0) = 1, which random inputs never see; the hidden test compares with PyTorch at 0.
+        lab="08_backprop", timeout=120,
+        blank_cell="test_linear", delete_cell="test_losses",
+        loop_function="gradient_check", loop_cells=("test_linear",),
+        hidden_bug=("self.mask = x > 0", "self.mask = x >= 0"), hidden_cells=("test_activations",),
+        kinds=("reference", "blank", "hidden"),
+    ),
+    LabCase(
         # Trains small MNIST nets for ~30 s in every submission that gets that far: few kinds. Its six written
         # answers are graded by hand (0 at autograde). The hidden bug draws kaiming_uniform_ from a normal of
         # the right variance: the visible variance check passes, the hidden bound check does not.

@@ -89,6 +89,12 @@ def graded_cells(nb) -> dict[str, int]:
             for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")}
 
 
+def manual_cells(nb) -> set[str]:
+    """grade_ids of the answer cells an instructor grades by hand (graded and solution): 0 at autograde."""
+    return {c.metadata.nbgrader["grade_id"] for c in nb.cells
+            if c.metadata.get("nbgrader", {}).get("grade") and c.metadata.nbgrader.get("solution")}
+
+
 def cell(nb, grade_id: str):
     return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
 
@@ -301,6 +307,10 @@ def check_grade_sheet_has_a_row_per_student(course: Path, graded, case: LabCase)
         row = next(r for r in rows if r["student"] == kind and r["lab"] == case.lab)
         assert float(row["score"]) == graded[kind][0]
         assert float(row["max_score"]) > 0
+    solution = nbformat.read(course / "solutions" / case.lab / f"{case.lab}.ipynb", as_version=4)
+    if manual_cells(solution):
+        row = next(r for r in rows if r["student"] == "reference" and r["lab"] == case.lab)
+        assert row["status"] == "needs manual grading", row
 
 
 # ---------------------------------------------------------------- feedback
