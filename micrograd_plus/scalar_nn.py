@@ -223,7 +223,7 @@ def binary_accuracy(model, X, y) -> float:
     right = sum((float(label) > 0) == (model([float(x) for x in row]).data > 0) for row, label in zip(X, y))
     return right / len(y)
 
-# %% ../solutions/01_value/01_value.ipynb #co056
+# %% ../solutions/01_value/01_value.ipynb #co058
 def plot_decision_boundary(model, X, y, ax=None, step: float = 0.1):
     """Shade the plane by the sign of ``model``'s score and scatter the points ``X`` coloured by ``y``.
 
