@@ -209,7 +209,14 @@ def fit(model, train_loader, loss_fn, optimizer, epochs, val_loader=None, schedu
         >>> len(h["train_loss"]), h["train_loss"][-1] < h["train_loss"][0]
         (3, True)
     """
-    history = {"train_loss": [], "train_acc": [], "val_loss": [], "val_acc": [], "epoch_seconds": [], "lr": []}
+    history = {"train_loss": [], "train_acc": [], "val_loss": [], "val_acc": [], "epoch_seconds": [], "lr": [],
+               "batch_loss": []}
+
+    def recorded_loss(prediction, target):  # the loss of every batch, for the per-iteration curve
+        loss = loss_fn(prediction, target)
+        history["batch_loss"].append(float(loss.item()))
+        return loss
+
     for epoch in range(1, epochs + 1):
         try:
             total = len(train_loader)
@@ -221,7 +228,7 @@ def fit(model, train_loader, loss_fn, optimizer, epochs, val_loader=None, schedu
         history["lr"].append(groups[0]["lr"] if groups else getattr(optimizer, "lr", None))
         try:
             loss, acc = train_epoch(model, train_loader if bar is None else _Counted(train_loader, bar),
-                                    loss_fn, optimizer)
+                                    recorded_loss, optimizer)
             history["train_loss"].append(loss)
             history["train_acc"].append(acc)
             summary = f"loss {loss:.4f}, accuracy {acc:.4f}"
@@ -236,6 +243,7 @@ def fit(model, train_loader, loss_fn, optimizer, epochs, val_loader=None, schedu
         finally:
             if bar is not None:
                 bar.close()
+                sys.stderr.flush()  # the bar's closing newline now, not after the cell's next print
         if progress and bar is None:
             print(f"epoch {epoch}/{epochs}: {summary} ({history['epoch_seconds'][-1]:.1f} s)")
         if scheduler is not None:
@@ -243,35 +251,59 @@ def fit(model, train_loader, loss_fn, optimizer, epochs, val_loader=None, schedu
     return history
 
 
-def plot_training_history(history, val_label="validation"):
-    """Plot loss and accuracy per epoch, training vs ``val_label``; returns the matplotlib Figure.
+def plot_training_history(history, val_label="validation", smoothing: int = 50):
+    """Plot the training loss per iteration and loss/accuracy per epoch; returns the matplotlib Figure.
+
+    With the per-batch losses that :func:`fit` records (``history["batch_loss"]``), the loss panel
+    shows the training loss at every iteration (faint) and its moving average over ``smoothing``
+    iterations, with the ``val_label`` loss as one point at the end of each epoch; without them
+    it falls back to one point per epoch.
 
     Args:
         history: the dict returned by :func:`fit`.
         val_label: name of the evaluation curves (``"test"`` when evaluating on the test set).
+        smoothing: the moving-average window of the per-iteration loss, in iterations.
 
     Raises:
         ImportError: matplotlib is not installed.
 
     Example:
         >>> fig = plot_training_history({"train_loss": [0.5, 0.3], "train_acc": [0.8, 0.9],
-        ...                              "val_loss": [0.4, 0.35], "val_acc": [0.85, 0.88]}, val_label="test")
+        ...                              "val_loss": [0.4, 0.35], "val_acc": [0.85, 0.88],
+        ...                              "batch_loss": [0.7, 0.5, 0.4, 0.3]}, val_label="test", smoothing=2)
         >>> [ax.get_title() for ax in fig.axes]
         ['loss (cross-entropy)', 'accuracy']
+        >>> fig.axes[0].get_xlabel()
+        'iteration'
     """
     try:
         import matplotlib.pyplot as plt
     except ImportError:
         raise ImportError("plot_training_history needs matplotlib: pip install 'micrograd-plus[viz]'") from None
-    epochs = np.arange(1, len(history["train_loss"]) + 1)
+    n_epochs = len(history["train_loss"])
+    batch_loss = np.asarray(history.get("batch_loss") or [], dtype=np.float64)
+    if len(batch_loss) and n_epochs:
+        # x of each epoch's end, in iterations (epochs have equal numbers of batches)
+        ends = np.arange(1, n_epochs + 1) * (len(batch_loss) / n_epochs)
+        xlabel = "iteration"
+    else:
+        ends, xlabel = np.arange(1, n_epochs + 1), "epoch"
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.8))
-    for ax, key, title in ((ax_loss, "loss", "loss (cross-entropy)"), (ax_acc, "acc", "accuracy")):
-        ax.plot(epochs, history[f"train_{key}"], "o-", label="train")
+    if len(batch_loss):
+        steps = np.arange(1, len(batch_loss) + 1)
+        window = max(1, min(smoothing, len(batch_loss)))
+        smooth = np.convolve(batch_loss, np.ones(window) / window, mode="valid")
+        ax_loss.plot(steps, batch_loss, color="C0", alpha=0.25, linewidth=0.8, label="train (each batch)")
+        ax_loss.plot(steps[window - 1:], smooth, color="C0", label=f"train (mean of {window})")
+    else:
+        ax_loss.plot(ends, history["train_loss"], "o-", label="train")
+    ax_acc.plot(ends, history["train_acc"], "o-", label="train")
+    for ax, key in ((ax_loss, "loss"), (ax_acc, "acc")):
         if history.get(f"val_{key}"):
-            ax.plot(epochs, history[f"val_{key}"], "s-", label=val_label)
-        ax.set_xlabel("epoch")
+            ax.plot(ends, history[f"val_{key}"], "s", color="C1", markersize=7, label=f"{val_label} (end of epoch)")
+    for ax, title in ((ax_loss, "loss (cross-entropy)"), (ax_acc, "accuracy")):
+        ax.set_xlabel(xlabel)
         ax.set_title(title)
-        ax.set_xticks(epochs)
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()

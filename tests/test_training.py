@@ -195,8 +195,14 @@ def test_fit_history_scheduler_and_progress(capsys):
     scheduler = optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
     history = fit(model, DataLoader(X, y, 16, shuffle=True, seed=0), nn.CrossEntropyLoss(), opt, epochs=3,
                   val_loader=DataLoader(X, y, 64), scheduler=scheduler, progress=True)
-    assert set(history) == {"train_loss", "train_acc", "val_loss", "val_acc", "epoch_seconds", "lr"}
-    assert all(len(v) == 3 for v in history.values())
+    assert set(history) == {"train_loss", "train_acc", "val_loss", "val_acc", "epoch_seconds", "lr", "batch_loss"}
+    assert all(len(v) == 3 for k, v in history.items() if k != "batch_loss")
+    batches = len(DataLoader(X, y, 16))
+    assert len(history["batch_loss"]) == 3 * batches  # one loss per iteration, for the per-iteration curve
+    sizes = [min(16, len(X) - 16 * i) for i in range(batches)]
+    for epoch in range(3):  # an epoch's mean loss per sample is its batch losses weighted by batch size
+        assert np.average(history["batch_loss"][epoch * batches:(epoch + 1) * batches], weights=sizes) == \
+            pytest.approx(history["train_loss"][epoch], rel=1e-5)
     assert history["lr"] == pytest.approx([0.2, 0.1, 0.05])
     assert history["val_acc"][-1] == evaluate(model, DataLoader(X, y, 64), nn.CrossEntropyLoss())[1]
     err = capsys.readouterr().err
@@ -225,8 +231,19 @@ def test_plot_training_history(monkeypatch):
                "val_acc": [0.55, 0.75, 0.85], "epoch_seconds": [1, 1, 1], "lr": [0.1] * 3}
     fig = plot_training_history(history, val_label="test")
     loss_ax, acc_ax = fig.axes
-    assert [line.get_label() for line in loss_ax.lines] == ["train", "test"]
+    assert [line.get_label() for line in loss_ax.lines] == ["train", "test (end of epoch)"]
+    assert loss_ax.get_xlabel() == "epoch"
     assert list(acc_ax.lines[1].get_ydata()) == [0.55, 0.75, 0.85]
+    plt.close(fig)
+    # with per-batch losses: the loss per iteration, its moving average, test points at each epoch's end
+    fig = plot_training_history({**history, "batch_loss": [1.2, 0.8, 0.6, 0.4, 0.35, 0.25]}, val_label="test",
+                                smoothing=2)
+    loss_ax, acc_ax = fig.axes
+    assert loss_ax.get_xlabel() == acc_ax.get_xlabel() == "iteration"
+    each, mean, test = loss_ax.lines
+    assert list(each.get_ydata()) == [1.2, 0.8, 0.6, 0.4, 0.35, 0.25]
+    assert list(mean.get_ydata()) == pytest.approx([1.0, 0.7, 0.5, 0.375, 0.3])
+    assert list(test.get_xdata()) == [2.0, 4.0, 6.0] and list(test.get_ydata()) == [1.1, 0.6, 0.4]
     plt.close(fig)
     fig = plot_training_history({**history, "val_loss": [], "val_acc": []})
     assert len(fig.axes[0].lines) == 1
