@@ -24,6 +24,8 @@ LAB_ARGS ?=
 JOBS     ?= 2
 
 export PYTHONHASHSEED := 0
+# where the course's offline machines keep dataset copies (the library searches them before the network)
+export MICROGRAD_PLUS_DATA_FROM ?= $(abspath $(ROOT)/../shared/datasets)
 
 # Checks and grading run several processes at once on few cores: one BLAS thread per
 # process avoids oversubscription, which makes multi-threaded OpenBLAS many times slower.

@@ -84,14 +84,141 @@ def _version() -> str:
     return re.search(r'^version\s*=\s*"([^"]+)"', text, re.M).group(1)
 
 
+# A lab may export into several modules (``#| export autograd`` on a cell). In the notebook all
+# cells share one namespace; in the package each module imports what it uses from its sibling
+# modules of the same lab. Names of a module that comes earlier in the lab are imported at the
+# top; names of a later one at the bottom, after the module's own definitions, so modules that
+# refer to each other (``Function.apply`` makes a ``Tensor``, ``Tensor.__add__`` applies ``Add``)
+# load in any order once the first of them is loaded (``__init__.py`` loads it).
+LATE_IMPORTS = "# %% names from the lab's later modules (imported last: they build on this one)"
+
+# a lab's main module (its ``#| default_exp``) that keeps re-exporting the public names of the
+# lab's other modules, so that ``from micrograd_plus.tensor import Function, no_grad`` still works
+FACADES = {"tensor": ("autograd", "ops", "memory"), "value": ("scalar_engine",)}
+
+
+def _notebook_targets(notebook: Path) -> list[str]:
+    """The modules a notebook exports to, in the order of their first cell."""
+    import json
+
+    default, targets = None, []
+    for cell in json.loads(notebook.read_text(encoding="utf-8"))["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        for line in "".join(cell["source"]).splitlines():
+            words = line.replace("#|", "", 1).split() if line.startswith("#|") else []
+            if words[:1] == ["default_exp"]:
+                default = words[1]
+            elif words[:1] == ["export"]:
+                target = words[1] if len(words) > 1 else default
+                if target and target not in targets:
+                    targets.append(target)
+    return targets
+
+
+def _bound_names(tree: ast.Module) -> tuple[set[str], dict[str, str]]:
+    """(names a module defines at its top level, {name: import statement} for every name it imports)."""
+    defined: set[str] = set()
+    imports: dict[str, str] = {}
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            defined.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.For)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                names = target.elts if isinstance(target, ast.Tuple) else [target]
+                defined.update(n.id for n in names if isinstance(n, ast.Name))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                imports[(a.asname or a.name).split(".")[0]] = f"import {a.name}" + (f" as {a.asname}" if a.asname else "")
+        elif isinstance(node, ast.ImportFrom) and node.module != "__future__":
+            for a in node.names:
+                imports[a.asname or a.name] = (f"from {'.' * node.level}{node.module or ''} import {a.name}"
+                                               + (f" as {a.asname}" if a.asname else ""))
+    return defined, imports
+
+
+def _free_names(tree: ast.Module) -> set[str]:
+    """Names a module reads but never assigns anywhere (not even as a local variable or argument)."""
+    loads, stores = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (loads if isinstance(node.ctx, ast.Load) else stores).add(node.id)
+        elif isinstance(node, ast.arg):
+            stores.add(node.arg)
+    return loads - stores
+
+
+def _import_line(module: str, names: set[str], noqa: str = "") -> str:
+    return f"from .{module} import {', '.join(sorted(names))}" + (f"  # noqa: {noqa}" if noqa else "")
+
+
+def link_sibling_modules(notebook: Path, dest: Path = PACKAGE) -> None:
+    """Give each module a notebook exports to the imports of what it uses from the others."""
+    targets = [t for t in _notebook_targets(notebook) if (dest / (t.replace(".", "/") + ".py")).exists()]
+    if len(targets) < 2:
+        return
+    paths = {t: dest / (t.replace(".", "/") + ".py") for t in targets}
+    trees = {t: ast.parse(paths[t].read_text(encoding="utf-8")) for t in targets}
+    bound = {t: _bound_names(trees[t]) for t in targets}
+    public = {t: set(_public_names(paths[t])) for t in targets}
+    for position, module in enumerate(targets):
+        defined, imports = bound[module]
+        used = _free_names(trees[module]) - defined - set(imports)
+        top: list[str] = []
+        bottom: list[str] = []
+        for other in targets:  # what the notebook imported in another module's cells (numpy, typing)
+            for name in sorted(used & set(bound[other][1])):
+                if not bound[other][1][name].startswith("from ."):
+                    top.append(bound[other][1][name])
+                    used.discard(name)
+        top = sorted(set(top))
+        for other_position, other in enumerate(targets):
+            if other == module or "." in other or "." in module:
+                continue
+            needed = {n for n in used & bound[other][0] if not n.startswith("__")}
+            reexported = public[other] - needed if other in FACADES.get(module, ()) else set()
+            lines = top if other_position < position else bottom
+            if needed:
+                lines.append(_import_line(other, needed, "" if lines is top else "E402"))
+            if reexported:
+                lines.append(_import_line(other, reexported, "F401" if lines is top else "E402, F401"))
+        if not (top or bottom):
+            continue
+        text = paths[module].read_text(encoding="utf-8")
+        if top:
+            future = "from __future__ import annotations\n"
+            at = text.index(future) + len(future) if future in text else text.index("\n# %%") + 1
+            text = text[:at] + "\n".join(top) + "\n" + text[at:]
+        if bottom:  # after the definitions, before a command-line entry point
+            late = LATE_IMPORTS + "\n" + "\n".join(bottom) + "\n"
+            main = re.search(r"^if __name__ == .__main__.", text, re.M)
+            text = (text[:main.start()] + late + "\n\n" + text[main.start():] if main
+                    else text.rstrip("\n") + "\n\n" + late)
+        paths[module].write_text(text, encoding="utf-8")
+
+
+def _load_first(dest: Path, modules: list[Path]) -> list[str]:
+    """Modules whose late imports load a group of modules that refer to each other, and no other module's late imports name."""
+    late: dict[str, set[str]] = {}
+    for module in modules:
+        text = module.read_text(encoding="utf-8")
+        if LATE_IMPORTS in text:
+            late[module.stem] = set(re.findall(r"^from \.(\w+) import", text.split(LATE_IMPORTS)[1], re.M))
+    named = set().union(*late.values()) if late else set()
+    return [m for m in late if m not in named]
+
+
 # modules whose names are reached only through the module (``micrograd_plus.manual.Linear``), so that
 # they never shadow the autograd library's names of the same spelling (``micrograd_plus.Linear``)
-SUBMODULE_ONLY = frozenset({"manual"})
+SUBMODULE_ONLY = frozenset({"manual", "testing"})
 
 
 def write_init(dest: Path = PACKAGE) -> Path:
     """Write ``__init__.py``: lazy access to every public name of every generated module."""
     modules = _course_order(dest, _generated_modules(dest))
+    load_first = _load_first(dest, modules)
     owner: dict[str, str] = {}
     for module in modules:
         for name in ([] if module.stem in SUBMODULE_ONLY else _public_names(module)):
@@ -114,6 +241,8 @@ def write_init(dest: Path = PACKAGE) -> Path:
         "",
         f'__version__ = "{_version()}"',
         "",
+        *([f"# modules that refer to each other load in order from the first: {', '.join(load_first)}"]
+          + [f"from . import {m}  # noqa: E402, F401" for m in load_first] + [""] if load_first else []),
         "SUBMODULES = (" + "".join(f'"{m.stem}", ' for m in modules) + ")",
         "",
         "_OWNER = {",
@@ -226,6 +355,7 @@ def export(source: str = "solutions", lab: str | None = None, dest: Path = PACKA
     for notebook in notebooks:
         nb_export(str(notebook), lib_path=str(dest), procs=[strip_solution_markers], mod_maker=maker)
         _canonical_paths(notebook, dest)
+        link_sibling_modules(notebook, dest)
     write_init(dest)
     write_subpackage_inits(dest)
     return sorted(p for p in dest.rglob("*.py") if before.get(p) != p.stat().st_mtime_ns)

@@ -4,7 +4,7 @@
 __all__ = ['linear', 'softmax', 'log_softmax', 'mse_loss', 'cross_entropy', 'binary_cross_entropy_with_logits',
            'multi_margin_loss']
 
-# %% ../solutions/04_losses/04_losses.ipynb #co025
+# %% ../solutions/04_losses/04_losses.ipynb #_all_
 # Functional forms of the layers and losses, like torch.nn.functional: `from micrograd_plus import functional as F`.
 from .layers import linear, softmax
 from .losses import (binary_cross_entropy_with_logits, cross_entropy, log_softmax, mse_loss,

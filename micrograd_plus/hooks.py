@@ -3,7 +3,7 @@
 # %% auto #0
 __all__ = ['Recorder']
 
-# %% ../solutions/09_dynamics/09_dynamics.ipynb #co021
+# %% ../solutions/09_dynamics/09_dynamics.ipynb #hooks-imports
 """Per-layer activation statistics and per-parameter gradient norms, collected with forward hooks."""
 import numpy as np
 

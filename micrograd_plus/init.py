@@ -4,7 +4,7 @@
 __all__ = ['manual_seed', 'calculate_gain', 'calculate_fan_in_and_fan_out', 'uniform_', 'normal_', 'constant_', 'zeros_', 'ones_',
            'xavier_uniform_', 'xavier_normal_', 'kaiming_uniform_', 'kaiming_normal_', 'orthogonal_']
 
-# %% ../solutions/09_dynamics/09_dynamics.ipynb #co003
+# %% ../solutions/09_dynamics/09_dynamics.ipynb #imports
 """In-place weight initialisers with the names, formulas and call shapes of ``torch.nn.init``."""
 import math
 import numbers
@@ -13,7 +13,7 @@ import numpy as np
 
 from .tensor import Tensor
 
-# %% ../solutions/09_dynamics/09_dynamics.ipynb #co006
+# %% ../solutions/09_dynamics/09_dynamics.ipynb #_GAINS
 _GAINS = {"linear": 1.0, "identity": 1.0, "sigmoid": 1.0, "conv1d": 1.0, "conv2d": 1.0, "conv3d": 1.0,
           "tanh": 5.0 / 3.0, "relu": math.sqrt(2.0), "selu": 3.0 / 4.0}
 

@@ -5,7 +5,7 @@ __all__ = ['Parameter', 'RemovableHandle', 'Module', 'LinearFunction', 'linear',
            'Tanh', 'SoftmaxFunction', 'softmax', 'Softmax', 'Dropout', 'BatchNormFunction', 'BatchNorm1d', 'LayerNorm',
            'Sequential', 'Flatten']
 
-# %% ../solutions/03_layers/03_layers.ipynb #co003
+# %% ../solutions/03_layers/03_layers.ipynb #imports
 import math
 import numbers
 from collections import OrderedDict, namedtuple

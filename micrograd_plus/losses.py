@@ -5,13 +5,13 @@ __all__ = ['MSEFunction', 'mse_loss', 'CrossEntropyFunction', 'cross_entropy', '
            'BCEWithLogitsFunction', 'binary_cross_entropy_with_logits', 'MultiMarginFunction', 'multi_margin_loss',
            'MSELoss', 'CrossEntropyLoss', 'BCEWithLogitsLoss', 'MultiMarginLoss']
 
-# %% ../solutions/04_losses/04_losses.ipynb #co002
+# %% ../solutions/04_losses/04_losses.ipynb #imports
 import numpy as np
 
 from .layers import Module
 from .tensor import Function, Tensor
 
-# %% ../solutions/04_losses/04_losses.ipynb #co003
+# %% ../solutions/04_losses/04_losses.ipynb #_REDUCTIONS
 _REDUCTIONS = ("mean", "sum", "none")
 
 
@@ -346,7 +346,7 @@ def multi_margin_loss(input, target, p=1, margin=1.0, reduction="mean"):
                          f"sample, shape ({n},)")
     return MultiMarginFunction.apply(x, _class_indices("multi_margin_loss", target, n, c), p, float(margin), reduction)
 
-# %% ../solutions/04_losses/04_losses.ipynb #co022
+# %% ../solutions/04_losses/04_losses.ipynb #_Loss
 class _Loss(Module):
     def __init__(self, reduction="mean"):
         super().__init__()

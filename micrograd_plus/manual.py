@@ -4,7 +4,7 @@
 __all__ = ['relative_error', 'numerical_gradient', 'gradient_check', 'Linear', 'ReLU', 'Sigmoid', 'Tanh', 'MSELoss',
            'CrossEntropyLoss', 'BatchNorm1d', 'TwoLayerMLP']
 
-# %% ../solutions/08_backprop/08_backprop.ipynb #co002
+# %% ../solutions/08_backprop/08_backprop.ipynb #imports
 import numpy as np
 
 # %% ../solutions/08_backprop/08_backprop.ipynb #numerical_gradient

@@ -4,7 +4,7 @@
 __all__ = ['Module', 'Parameter', 'Linear', 'ReLU', 'Sigmoid', 'Tanh', 'Softmax', 'Dropout', 'BatchNorm1d', 'LayerNorm',
            'Sequential', 'Flatten', 'MSELoss', 'CrossEntropyLoss', 'BCEWithLogitsLoss', 'MultiMarginLoss']
 
-# %% ../solutions/04_losses/04_losses.ipynb #co026
+# %% ../solutions/04_losses/04_losses.ipynb #_all_-2
 # The layers and losses in one namespace, like torch.nn: `from micrograd_plus import nn`.
 from . import functional
 from .layers import (BatchNorm1d, Dropout, Flatten, LayerNorm, Linear, Module, Parameter, ReLU,

@@ -3,7 +3,7 @@
 # %% auto #0
 __all__ = []
 
-# %% ../solutions/05_optimizers/05_optimizers.ipynb #co044
+# %% ../solutions/05_optimizers/05_optimizers.ipynb #__all__
 # PyTorch-style namespace: optim.Adam(params, lr=1e-3), optim.lr_scheduler.StepLR(optimizer, ...),
 # optim.clip_grad_norm_(...). nbdev writes an empty __all__ for a cell that defines nothing; this one wins.
 from . import schedulers as lr_scheduler

@@ -3,12 +3,12 @@
 # %% auto #0
 __all__ = ['Optimizer', 'SGD', 'RMSprop', 'Adam', 'AdamW', 'clip_grad_norm_', 'SGDMomentum']
 
-# %% ../solutions/05_optimizers/05_optimizers.ipynb #co002
+# %% ../solutions/05_optimizers/05_optimizers.ipynb #imports
 import math
 
 import numpy as np
 
-# %% ../solutions/05_optimizers/05_optimizers.ipynb #co005
+# %% ../solutions/05_optimizers/05_optimizers.ipynb #_check_number
 def _check_number(name, value, low=0.0, high=None, high_open=False):
     """Return ``value`` as a float after checking ``low <= value <= high`` (``< high`` if ``high_open``)."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
@@ -560,7 +560,7 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     return total
 
 
-# %% ../solutions/05_optimizers/05_optimizers.ipynb #co040
+# %% ../solutions/05_optimizers/05_optimizers.ipynb #SGDMomentum
 class SGDMomentum(SGD):
     """The course documents' name for ``SGD`` with momentum: ``v = momentum * v + grad; p -= lr * v``.
 

@@ -3,7 +3,7 @@
 # %% auto #0
 __all__ = ['LRScheduler', 'StepLR', 'CosineAnnealingLR', 'LinearWarmupLR', 'WarmupLR']
 
-# %% ../solutions/05_optimizers/05_optimizers.ipynb #co026
+# %% ../solutions/05_optimizers/05_optimizers.ipynb #LRScheduler
 import math
 
 
@@ -278,7 +278,7 @@ class LinearWarmupLR(LRScheduler):
         if self.after is not None and after is not None:
             self.after.load_state_dict(after)
 
-# %% ../solutions/05_optimizers/05_optimizers.ipynb #co041
+# %% ../solutions/05_optimizers/05_optimizers.ipynb #WarmupLR
 class WarmupLR(LinearWarmupLR):
     """The course documents' ``WarmupLR(optimizer, warmup_epochs, base_scheduler=None)``: ``LinearWarmupLR``.
 

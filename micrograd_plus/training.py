@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 
+from .memory import keep_freed_memory
 from .tensor import Tensor, no_grad
 
 
@@ -157,7 +158,7 @@ def evaluate(model, dataloader, loss_fn):
     return total_loss / seen, correct / seen
 
 
-# %% ../solutions/06_mnist/06_mnist.ipynb #co037
+# %% ../solutions/06_mnist/06_mnist.ipynb #_Counted
 class _Counted:
     """Wrap a loader so that a progress bar advances with every batch."""
 
@@ -209,6 +210,7 @@ def fit(model, train_loader, loss_fn, optimizer, epochs, val_loader=None, schedu
         >>> len(h["train_loss"]), h["train_loss"][-1] < h["train_loss"][0]
         (3, True)
     """
+    keep_freed_memory()  # reuse freed blocks for the step's large temporaries (see micrograd_plus.memory)
     history = {"train_loss": [], "train_acc": [], "val_loss": [], "val_acc": [], "epoch_seconds": [], "lr": [],
                "batch_loss": []}
 

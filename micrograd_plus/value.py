@@ -3,13 +3,13 @@
 # %% auto #0
 __all__ = ['numerical_derivative', 'Value', 'draw_graph', 'visualize_computation_graph']
 
-# %% ../solutions/01_value/01_value.ipynb #co002
+# %% ../solutions/01_value/01_value.ipynb #imports
 import math
 import numbers
 import random
 from typing import Callable, NamedTuple
 
-# %% ../solutions/01_value/01_value.ipynb #co004
+# %% ../solutions/01_value/01_value.ipynb #numerical_derivative
 def numerical_derivative(f: Callable[[float], float], x: float, h: float = 1e-6) -> float:
     """The derivative of ``f`` at ``x`` by central differences.
 
@@ -325,7 +325,7 @@ def topological_order(root: Value) -> list:
     return order
 
 
-# %% ../solutions/01_value/01_value.ipynb #co025
+# %% ../solutions/01_value/01_value.ipynb #_record_text
 def _record_text(text: str) -> str:
     """Escape the characters that structure a graphviz record label."""
     for ch in "\\{}|<>\"":
@@ -374,7 +374,7 @@ def draw_graph(root: Value, rankdir: str = "LR", size: str = "9,12"):
                 dot.edge(name[child], name[node] + "op")
     return dot
 
-# %% ../solutions/01_value/01_value.ipynb #co028
+# %% ../solutions/01_value/01_value.ipynb #visualize_computation_graph
 def visualize_computation_graph(root, **kwargs):
     """The course documents' name for ``draw_graph``: the computation graph of a Value (or of a Tensor).
 
@@ -421,7 +421,7 @@ def _draw_tensor_graph(root, rankdir: str = "LR", size: str = "9,12"):
             dot.edge(name[id(parent)], name[id(node)] + "op")
     return dot
 
-# %% ../solutions/01_value/01_value.ipynb #co030
+# %% ../solutions/01_value/01_value.ipynb #OpCase
 class OpCase(NamedTuple):
     """One operation to check: how to apply it, its float reference, and where to sample its inputs."""
     name: str

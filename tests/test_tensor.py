@@ -10,9 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+import micrograd_plus.autograd as autograd
 import micrograd_plus.tensor as T
+import micrograd_plus.testing as testing
 from micrograd_plus.gradcheck import check_gradient
-from micrograd_plus.tensor import TENSOR_OPS, Function, Tensor, is_grad_enabled, no_grad, unbroadcast
+from micrograd_plus.autograd import Function, is_grad_enabled, no_grad, unbroadcast
+from micrograd_plus.tensor import Tensor
+from micrograd_plus.testing import TENSOR_OPS
 
 CASES = {case.name: case for case in TENSOR_OPS}
 
@@ -20,7 +24,7 @@ CASES = {case.name: case for case in TENSOR_OPS}
 # ---------------------------------------------------------------- the op table
 @pytest.mark.parametrize("name", CASES)
 def test_op_forward_and_gradient_vs_numerical(name):
-    assert T.check_op(CASES[name], check_gradient) < 1e-5
+    assert testing.check_op(CASES[name], check_gradient) < 1e-5
 
 
 @pytest.mark.torch
@@ -134,7 +138,7 @@ def test_unbroadcast_rejects_incompatible_shapes():
 
 def test_broadcast_reduction_only_when_shapes_differ(monkeypatch):
     calls = []
-    monkeypatch.setattr(T, "unbroadcast", lambda g, s: calls.append(s) or unbroadcast(g, s))
+    monkeypatch.setattr(autograd, "unbroadcast", lambda g, s: calls.append(s) or unbroadcast(g, s))
     a, b = Tensor(np.ones((3, 4)), requires_grad=True), Tensor(np.ones((3, 4)), requires_grad=True)
     (a * b + a).sum().backward()
     assert calls == []
@@ -318,7 +322,7 @@ def test_no_graph_when_no_input_requires_grad():
 def test_every_tensor_of_a_training_step_is_float32(monkeypatch):
     seen = []
     original = T._make_tensor
-    monkeypatch.setattr(T, "_make_tensor", lambda data, *a: seen.append(data.dtype) or original(data, *a))
+    monkeypatch.setattr(autograd, "_make_tensor", lambda data, *a: seen.append(data.dtype) or original(data, *a))
     grads = []
     for cls in (T.Add, T.Sub, T.Mul, T.Div, T.MatMul, T.ReLU, T.Exp, T.Log, T.Sum, T.Mean, T.Max, T.GetItem):
         backward = cls.backward
@@ -487,13 +491,30 @@ def test_properties_and_conversions():
     assert t.is_leaf and t.grad_fn is None and (t * 2).grad_fn is T.Mul
 
 
-def test_comparisons_return_boolean_arrays_and_tensors_hash_by_identity():
-    a, b = Tensor([1.0, 2.0]), Tensor([2.0, 2.0])
-    for result, expected in [(a < b, [True, False]), (a <= b, [True, True]), (a > 1.5, [False, True]),
-                             (a >= b, [False, True]), (a == b, [False, True]), (a != b, [True, False])]:
-        assert isinstance(result, np.ndarray) and result.dtype == bool and result.tolist() == expected
+@pytest.mark.parametrize("op", ["<", "<=", ">", ">=", "==", "!="])
+def test_comparisons_give_boolean_tensors_without_gradient_like_torch(op):
+    compare = eval(f"lambda x, y: x {op} y")  # noqa: S307 (one operator of the parametrisation)
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 3, (3, 1)).astype(np.float32)
+    b = rng.integers(0, 3, (4,)).astype(np.float32)
+    x, y = Tensor(a, requires_grad=True), Tensor(b)
+    for ours, theirs in [(compare(x, y), compare(torch.tensor(a), torch.tensor(b))),      # broadcasting
+                         (compare(x, 1.0), compare(torch.tensor(a), 1.0)),                 # a scalar
+                         (compare(1, x), compare(1, torch.tensor(a))),                     # reflected
+                         (compare(x, b), compare(torch.tensor(a), torch.tensor(b))),       # an array
+                         (compare(Tensor(2.0), 2.0), compare(torch.tensor(2.0), 2.0))]:    # 0-d
+        assert isinstance(ours, Tensor) and ours.dtype == bool and not ours.requires_grad and ours.is_leaf
+        assert ours.shape == tuple(theirs.shape) and ours.tolist() == theirs.tolist()
+
+
+def test_tensors_hash_by_identity_as_dict_keys_and_set_members():
+    a, b = Tensor([1.0, 2.0], requires_grad=True), Tensor([1.0, 2.0], requires_grad=True)
     state = {a: 1, b: 2}
-    assert state[a] == 1 and len({a, b, a}) == 2
+    assert state[a] == 1 and state[b] == 2 and len({a, b, a}) == 2 and hash(a) != hash(b)
+    assert a in [a] and (a == b).tolist() == [True, True]  # `==` compares elements, `in` finds by identity first
+    x = Tensor([3.0, -1.0, 5.0], requires_grad=True)
+    x[x > 0].sum().backward()  # a boolean tensor indexes like a boolean array
+    np.testing.assert_allclose(x.grad, [1, 0, 1])
 
 
 def test_indexing_with_tensor_and_boolean_indices():

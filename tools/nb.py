@@ -32,11 +32,35 @@ import nbformat
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 
 
+_DEFINITION = re.compile(r"^(?:async def|def|class)\s+(\w+)|^([A-Za-z_]\w*)\s*(?::[^=]*)?=(?!=)", re.M)
+
+
+def exported_cell_name(source: str) -> str | None:
+    """The name of an exported cell (``#| export``): its first top-level definition.
+
+    >>> exported_cell_name("#| export ops\\nimport numpy as np\\n\\n@dataclass\\nclass Add(Function):\\n    pass")
+    'Add'
+    >>> exported_cell_name("#| export hooks\\nimport numpy as np")
+    'hooks-imports'
+    >>> exported_cell_name("x = 1") is None
+    True
+    """
+    directive = re.match(r"#\|\s*export\b[ \t]*(\S*)", source)
+    if not directive:
+        return None
+    match = _DEFINITION.search(source)
+    if match:
+        return match.group(1) or match.group(2)
+    return "-".join(filter(None, (directive.group(1).replace(".", "-"), "imports")))
+
+
 def _stable_ids(nb) -> None:
+    """Ids that do not move when cells are added: the grade_id, else an exported cell's first definition."""
     seen: set[str] = set()
     for index, cell in enumerate(nb.cells):
         grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        base = re.sub(r"[^A-Za-z0-9_-]", "-", grade_id) if grade_id else f"{cell.cell_type[:2]}{index:03d}"
+        name = exported_cell_name(cell.source) if cell.cell_type == "code" else None
+        base = re.sub(r"[^A-Za-z0-9_-]", "-", grade_id or name) if grade_id or name else f"{cell.cell_type[:2]}{index:03d}"
         cell_id, n = base[:60], 1
         while cell_id in seen:
             n += 1

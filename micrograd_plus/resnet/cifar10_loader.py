@@ -51,7 +51,7 @@ def random_crop_flip(images, padding=4, generator=None):
     return padded[batch, channel, rows[:, None, :, None], cols[:, None, None, :]]
 
 
-# %% ../../solutions/11_resnet/11_resnet.ipynb #co015
+# %% ../../solutions/11_resnet/11_resnet.ipynb #DeviceLoader
 from ..data import CIFAR10_CLASSES, load_cifar10
 
 

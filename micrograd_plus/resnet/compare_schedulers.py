@@ -3,7 +3,7 @@
 # %% auto #0
 __all__ = ['compare', 'main']
 
-# %% ../../solutions/11_resnet/11_resnet.ipynb #co037
+# %% ../../solutions/11_resnet/11_resnet.ipynb #compare
 import argparse
 import json
 import sys

@@ -3,7 +3,7 @@
 # %% auto #0
 __all__ = ['accuracy', 'per_class_accuracy', 'RunningMean']
 
-# %% ../../solutions/11_resnet/11_resnet.ipynb #co024
+# %% ../../solutions/11_resnet/11_resnet.ipynb #accuracy
 import torch
 
 

@@ -3,7 +3,7 @@
 # %% auto #0
 __all__ = ['SCHEDULES', 'WarmupLR', 'make_scheduler']
 
-# %% ../../solutions/11_resnet/11_resnet.ipynb #co021
+# %% ../../solutions/11_resnet/11_resnet.ipynb #SCHEDULES
 import math
 
 from ..schedulers import CosineAnnealingLR, LinearWarmupLR, LRScheduler, StepLR

@@ -3,7 +3,7 @@
 # %% auto #0
 __all__ = ['parse_args', 'device_name', 'main']
 
-# %% ../../solutions/11_resnet/11_resnet.ipynb #co035
+# %% ../../solutions/11_resnet/11_resnet.ipynb #parse_args
 import argparse
 import json
 import platform
