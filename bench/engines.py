@@ -10,6 +10,7 @@ Engines:
                   blocks for reuse (``micrograd_plus.memory.keep_freed_memory()``, as its ``fit`` does)
   torch           PyTorch on the CPU, the same loop
 """
+
 from __future__ import annotations
 
 import argparse
@@ -109,7 +110,7 @@ def run_numpy(data, weights, orders, batch):
     for order in orders:
         start = time.perf_counter()
         for i in range(0, len(order), batch):
-            idx = order[i:i + batch]
+            idx = order[i : i + batch]
             model.step(xtr[idx], ytr[idx])
         times.append(time.perf_counter() - start)
     return times, model.accuracy(xte, yte)
@@ -136,7 +137,7 @@ def run_micrograd_plus(data, weights, orders, batch):
         model.train()
         start = time.perf_counter()
         for i in range(0, len(order), batch):
-            idx = order[i:i + batch]
+            idx = order[i : i + batch]
             loss = loss_fn(model(Tensor(xtr[idx])), ytr[idx])
             optimizer.zero_grad()
             loss.backward()
@@ -154,8 +155,9 @@ def run_torch(data, weights, orders, batch):
 
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     (xtr, ytr), (xte, yte) = data
-    model = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 128),
-                                torch.nn.ReLU(), torch.nn.Linear(128, 10))
+    model = torch.nn.Sequential(
+        torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10)
+    )
     linears = [m for m in model if isinstance(m, torch.nn.Linear)]
     with torch.no_grad():
         for layer, (w, b) in zip(linears, weights):
@@ -170,7 +172,7 @@ def run_torch(data, weights, orders, batch):
         order_t = torch.from_numpy(order)
         start = time.perf_counter()
         for i in range(0, len(order), batch):
-            idx = order_t[i:i + batch]
+            idx = order_t[i : i + batch]
             loss = loss_fn(model(xtr_t[idx]), ytr_t[idx])
             optimizer.zero_grad()
             loss.backward()
@@ -197,8 +199,18 @@ def main(argv=None) -> int:
     orders = batch_orders(len(data[0][1]), args.epochs, args.seed)
     times, acc = ENGINES[args.engine](data, initial_weights(args.seed), orders, args.batch)
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"engine": args.engine, "batch": args.batch, "epoch_seconds": times, "test_accuracy": acc,
-                      "peak_rss_mib": peak_kib / 1024, "rss_after_load_mib": rss_before / 1024}))
+    print(
+        json.dumps(
+            {
+                "engine": args.engine,
+                "batch": args.batch,
+                "epoch_seconds": times,
+                "test_accuracy": acc,
+                "peak_rss_mib": peak_kib / 1024,
+                "rss_after_load_mib": rss_before / 1024,
+            }
+        )
+    )
     return 0
 
 

@@ -8,6 +8,7 @@ the batch size, the final test accuracy and the peak memory.
 
     python bench/mnist_to_95.py [--batch 64] [--target 0.95] [--max-epochs 5] [--eval-every 100]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,8 +41,9 @@ def main(argv=None) -> int:
     (X, y), (Xt, yt) = load_mnist()
     rss_data = get_memory_usage()
     rng = np.random.default_rng(args.seed)
-    model = nn.Sequential(nn.Linear(784, 256, rng=rng), nn.ReLU(), nn.Linear(256, 128, rng=rng), nn.ReLU(),
-                          nn.Linear(128, 10, rng=rng))
+    model = nn.Sequential(
+        nn.Linear(784, 256, rng=rng), nn.ReLU(), nn.Linear(256, 128, rng=rng), nn.ReLU(), nn.Linear(128, 10, rng=rng)
+    )
     optimizer = optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = nn.CrossEntropyLoss()
     loader = DataLoader(X, y, batch_size=args.batch, shuffle=True, seed=args.seed)
@@ -51,7 +53,8 @@ def main(argv=None) -> int:
 
     train_seconds = eval_seconds = 0.0
     reached = None  # (train seconds, epoch, batches) when the target was first met
-    batches, acc, epoch_seconds = 0, 0.0, []
+    batches, acc = 0, 0.0
+    epoch_seconds: list[float] = []
     for epoch in range(1, args.max_epochs + 1):
         model.train()
         start = time.perf_counter()
@@ -82,20 +85,28 @@ def main(argv=None) -> int:
             break
 
     threads = os.environ.get("OMP_NUM_THREADS") or os.environ.get("OPENBLAS_NUM_THREADS") or "default"
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, BLAS threads {threads}, "
-          f"numpy {np.__version__}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, BLAS threads {threads}, "
+        f"numpy {np.__version__}"
+    )
     print(f"batch size: {args.batch}, Adam lr=1e-3, seed {args.seed}")
     if reached is None:
         print(f"target {args.target:.0%} NOT reached in {args.max_epochs} epochs ({train_seconds:.1f} s)")
     else:
         secs, epochs_needed, nb = reached
-        print(f"seconds to reach {args.target:.0%} test accuracy: {secs:.1f} s of training "
-              f"({epochs_needed:.2f} epochs, {nb} batches)")
-    print(f"epochs trained: {len(epoch_seconds)}, mean epoch {np.mean(epoch_seconds):.1f} s, "
-          f"evaluation time (not counted) {eval_seconds:.1f} s")
+        print(
+            f"seconds to reach {args.target:.0%} test accuracy: {secs:.1f} s of training "
+            f"({epochs_needed:.2f} epochs, {nb} batches)"
+        )
+    print(
+        f"epochs trained: {len(epoch_seconds)}, mean epoch {np.mean(epoch_seconds):.1f} s, "
+        f"evaluation time (not counted) {eval_seconds:.1f} s"
+    )
     print(f"final test accuracy: {acc:.4f}")
-    print(f"memory: {rss_data:.0f} MiB after loading the data, {get_memory_usage():.0f} MiB now, "
-          f"peak RSS {get_peak_memory():.0f} MiB")
+    print(
+        f"memory: {rss_data:.0f} MiB after loading the data, {get_memory_usage():.0f} MiB now, "
+        f"peak RSS {get_peak_memory():.0f} MiB"
+    )
     return 0 if reached is not None else 1
 
 

@@ -12,6 +12,7 @@ Figures are per thread count (OMP/OpenBLAS/MKL threads, and torch.set_num_thread
 small shared machine one BLAS thread per process is often fastest for these sizes.
 Finally bench/mnist_to_95.py prints the seconds the course library needs to reach 95%.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,9 +28,23 @@ ENGINES = ("micrograd_plus", "torch", "numpy")
 
 
 def run_engine(engine: str, batch: int, epochs: int, seed: int, env: dict) -> dict:
-    out = subprocess.run([sys.executable, str(HERE / "engines.py"), engine, "--batch", str(batch),
-                          "--epochs", str(epochs), "--seed", str(seed)],
-                         env=env, check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(HERE / "engines.py"),
+            engine,
+            "--batch",
+            str(batch),
+            "--epochs",
+            str(epochs),
+            "--seed",
+            str(seed),
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -63,29 +78,41 @@ def single_threaded(threads: int = 1) -> dict:
 def mlp_figures(args, threads: int) -> bool:
     """Time the three engines at every batch size with ``threads`` threads each; True if the targets are met."""
     env = single_threaded(threads)
-    print(f"MNIST MLP 784-256-128-10, Adam lr=1e-3, float32, {threads} thread(s) per engine, "
-          f"{args.rounds} rounds x {args.epochs} epochs per engine and batch size, engines alternating")
+    print(
+        f"MNIST MLP 784-256-128-10, Adam lr=1e-3, float32, {threads} thread(s) per engine, "
+        f"{args.rounds} rounds x {args.epochs} epochs per engine and batch size, engines alternating"
+    )
     ok = True
     for batch in args.batches:
-        results = {e: [] for e in ENGINES}
+        results: dict[str, list[dict]] = {e: [] for e in ENGINES}
         for r in range(args.rounds):
-            order = ENGINES[r % len(ENGINES):] + ENGINES[:r % len(ENGINES)]
+            order = ENGINES[r % len(ENGINES) :] + ENGINES[: r % len(ENGINES)]
             for engine in order:
                 results[engine].append(run_engine(engine, batch, args.epochs, seed=0, env=env))
         med = {e: statistics.median(t for run in runs for t in run["epoch_seconds"]) for e, runs in results.items()}
         acc = {e: 100 * statistics.median(run["test_accuracy"] for run in runs) for e, runs in results.items()}
         mem = {e: max(run["peak_rss_mib"] for run in runs) for e, runs in results.items()}
         for e in ENGINES:
-            print(f"batch {batch:4d}  {e:15s} epoch {med[e]:6.2f} s   test acc {acc[e]:6.2f}%   peak RSS {mem[e]:7.1f} MiB")
+            print(
+                f"batch {batch:4d}  {e:15s} epoch {med[e]:6.2f} s   test acc {acc[e]:6.2f}%   "
+                f"peak RSS {mem[e]:7.1f} MiB"
+            )
         vs_torch = med["micrograd_plus"] / med["torch"]
         vs_floor = med["micrograd_plus"] / med["numpy"]
         acc_gap = abs(acc["micrograd_plus"] - acc["torch"])
         mem_ratio = mem["micrograd_plus"] / mem["torch"]
-        print(f"batch {batch:4d}  threads {threads}  ratio micrograd_plus/torch {vs_torch:.2f}x   micrograd_plus/numpy-floor {vs_floor:.2f}x   "
-              f"accuracy gap {acc_gap:.2f} points   peak-memory ratio {mem_ratio:.2f}x")
+        print(
+            f"batch {batch:4d}  threads {threads}  ratio micrograd_plus/torch {vs_torch:.2f}x   "
+            f"micrograd_plus/numpy-floor {vs_floor:.2f}x   "
+            f"accuracy gap {acc_gap:.2f} points   peak-memory ratio {mem_ratio:.2f}x"
+        )
         if batch == 64:
-            targets = {"epoch time <= 1.0x torch": vs_torch <= 1.0, "epoch time <= 1.25x numpy floor": vs_floor <= 1.25,
-                       "accuracy within 0.5 points of torch": acc_gap <= 0.5, "peak memory <= 1.5x torch": mem_ratio <= 1.5}
+            targets = {
+                "epoch time <= 1.0x torch": vs_torch <= 1.0,
+                "epoch time <= 1.25x numpy floor": vs_floor <= 1.25,
+                "accuracy within 0.5 points of torch": acc_gap <= 0.5,
+                "peak memory <= 1.5x torch": mem_ratio <= 1.5,
+            }
             for name, met in targets.items():
                 print(f"target  {name:40s} {'met' if met else 'MISSED'}  ({threads} thread(s))")
                 ok &= met

@@ -9,6 +9,7 @@ does), which shows how much of each engine's time that collector takes.
 
 ``python bench/scalar.py --steps 20 --repeats 1`` gives a quicker, rougher figure.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,7 +39,7 @@ def train(value_cls, model, X, y, steps=100):
         scores = list(map(model, inputs))
         losses = [(1 + -yi * si).relu() for yi, si in zip(y.tolist(), scores)]
         data_loss = sum(losses) * (1.0 / len(losses))
-        reg_loss = 1e-4 * sum((p * p for p in model.parameters()))
+        reg_loss = 1e-4 * sum(p * p for p in model.parameters())
         loss = data_loss + reg_loss
         model.zero_grad()
         loss.backward()
@@ -60,7 +61,9 @@ def main(argv=None) -> int:
 
     X, y = moons()
     y = y * 2 - 1 if set(np.unique(y).tolist()) == {0, 1} else y
-    times = {(name, paused): [] for name in ("micrograd", "micrograd_plus") for paused in (False, True)}
+    times: dict[tuple[str, bool], list[float]] = {
+        (name, paused): [] for name in ("micrograd", "micrograd_plus") for paused in (False, True)
+    }
     losses = {}
     for _ in range(args.repeats):
         for paused in (False, True):
@@ -87,8 +90,10 @@ def main(argv=None) -> int:
     print(f"scalar  micrograd_plus      {steps} {t_o:6.2f} s   final loss {losses['micrograd_plus']:.9f}")
     print(f"scalar  speed-up {t_k / t_o:.1f}x   |loss difference| {diff:.2e}")
     g_k, g_o = med["micrograd", True], med["micrograd_plus", True]
-    print(f"scalar  cycle collector paused: micrograd {g_k:.2f} s, micrograd_plus {g_o:.2f} s, speed-up {g_k / g_o:.1f}x"
-          f"  (the collector's share of the time: micrograd {1 - g_k / t_k:.0%}, micrograd_plus {1 - g_o / t_o:.0%})")
+    print(
+        f"scalar  cycle collector paused: micrograd {g_k:.2f} s, micrograd_plus {g_o:.2f} s, speed-up {g_k / g_o:.1f}x"
+        f"  (the collector's share of the time: micrograd {1 - g_k / t_k:.0%}, micrograd_plus {1 - g_o / t_o:.0%})"
+    )
     met_speed, met_loss = t_k / t_o >= 5, diff <= 1e-6
     print(f"target  {'scalar engine >= 5x micrograd':40s} {'met' if met_speed else 'MISSED'}")
     print(f"target  {'same final loss to 1e-6':40s} {'met' if met_loss else 'MISSED'}")

@@ -15,6 +15,7 @@ Usage::
 every module and imports a module only when one of its names is first used, so
 ``import micrograd_plus`` works even while a learner's own module still has stubs.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,7 +57,8 @@ def lab_notebooks(source_dir: Path, lab: str | None = None) -> list[Path]:
 
 def _generated_modules(dest: Path) -> list[Path]:
     return sorted(
-        p for p in dest.glob("*.py")
+        p
+        for p in dest.glob("*.py")
         if p.name != "__init__.py" and p.read_text(encoding="utf-8").startswith(GENERATED_HEADER)
     )
 
@@ -65,23 +67,32 @@ def _public_names(module: Path) -> list[str]:
     """The names in a generated module's ``__all__``."""
     tree = ast.parse(module.read_text(encoding="utf-8"))
     for node in tree.body:
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "__all__" for t in node.targets):
-            return [elt.value for elt in node.value.elts]
+        if (
+            isinstance(node, ast.Assign)
+            and any(getattr(t, "id", None) == "__all__" for t in node.targets)
+            and isinstance(node.value, (ast.List, ast.Tuple))
+        ):
+            return [str(elt.value) for elt in node.value.elts if isinstance(elt, ast.Constant)]
     return []
 
 
 def _course_order(dest: Path, modules: list[Path]) -> list[Path]:
     """Modules ordered by the lab that generates them (the number in their header)."""
+
     def lab_of(module: Path) -> str:
         first = module.read_text(encoding="utf-8").splitlines()[0]
         match = re.search(r"File to edit: \S*?/(\d\d_[^/]+)/", first)
         return (match.group(1) if match else "99") + module.stem
+
     return sorted(modules, key=lab_of)
 
 
 def _version() -> str:
     text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
-    return re.search(r'^version\s*=\s*"([^"]+)"', text, re.M).group(1)
+    match = re.search(r'^version\s*=\s*"([^"]+)"', text, re.M)
+    if match is None:
+        raise SystemExit("error: pyproject.toml has no version")
+    return match.group(1)
 
 
 # A lab may export into several modules (``#| export autograd`` on a cell). In the notebook all
@@ -94,7 +105,7 @@ LATE_IMPORTS = "# %% names from the lab's later modules (imported last: they bui
 
 # a lab's main module (its ``#| default_exp``) that keeps re-exporting the public names of the
 # lab's other modules, so that ``from micrograd_plus.tensor import Function, no_grad`` still works
-FACADES = {"tensor": ("autograd", "ops", "memory"), "value": ("scalar_engine",)}
+FACADES = {"tensor": ("autograd", "ops", "memory"), "value": ("drawing",)}
 
 
 def _notebook_targets(notebook: Path) -> list[str]:
@@ -109,7 +120,7 @@ def _notebook_targets(notebook: Path) -> list[str]:
             words = line.replace("#|", "", 1).split() if line.startswith("#|") else []
             if words[:1] == ["default_exp"]:
                 default = words[1]
-            elif words[:1] == ["export"]:
+            elif words[:1] in (["export"], ["exporti"]):
                 target = words[1] if len(words) > 1 else default
                 if target and target not in targets:
                     targets.append(target)
@@ -126,22 +137,26 @@ def _bound_names(tree: ast.Module) -> tuple[set[str], dict[str, str]]:
         elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.For)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             for target in targets:
-                names = target.elts if isinstance(target, ast.Tuple) else [target]
+                names: list[ast.expr] = target.elts if isinstance(target, ast.Tuple) else [target]
                 defined.update(n.id for n in names if isinstance(n, ast.Name))
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for a in node.names:
-                imports[(a.asname or a.name).split(".")[0]] = f"import {a.name}" + (f" as {a.asname}" if a.asname else "")
-        elif isinstance(node, ast.ImportFrom) and node.module != "__future__":
-            for a in node.names:
-                imports[a.asname or a.name] = (f"from {'.' * node.level}{node.module or ''} import {a.name}"
-                                               + (f" as {a.asname}" if a.asname else ""))
+    for child in ast.walk(tree):
+        if isinstance(child, ast.Import):
+            for a in child.names:
+                imports[(a.asname or a.name).split(".")[0]] = f"import {a.name}" + (
+                    f" as {a.asname}" if a.asname else ""
+                )
+        elif isinstance(child, ast.ImportFrom) and child.module != "__future__":
+            for a in child.names:
+                imports[a.asname or a.name] = f"from {'.' * child.level}{child.module or ''} import {a.name}" + (
+                    f" as {a.asname}" if a.asname else ""
+                )
     return defined, imports
 
 
 def _free_names(tree: ast.Module) -> set[str]:
     """Names a module reads but never assigns anywhere (not even as a local variable or argument)."""
-    loads, stores = set(), set()
+    loads: set[str] = set()
+    stores: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Name):
             (loads if isinstance(node.ctx, ast.Load) else stores).add(node.id)
@@ -194,13 +209,70 @@ def link_sibling_modules(notebook: Path, dest: Path = PACKAGE) -> None:
         if bottom:  # after the definitions, before a command-line entry point
             late = LATE_IMPORTS + "\n" + "\n".join(bottom) + "\n"
             main = re.search(r"^if __name__ == .__main__.", text, re.M)
-            text = (text[:main.start()] + late + "\n\n" + text[main.start():] if main
-                    else text.rstrip("\n") + "\n\n" + late)
+            text = (
+                text[: main.start()] + late + "\n\n" + text[main.start() :]
+                if main
+                else text.rstrip("\n") + "\n\n" + late
+            )
         paths[module].write_text(text, encoding="utf-8")
 
 
+# What each module is, for modules whose first exported cell does not open with a docstring
+# (a first cell that does, e.g. lab 06's ``data``, gives the module its docstring itself).
+MODULE_SUMMARIES = {
+    "value": "``Value``: the scalar autograd engine (a node per number, ``_backward`` closures, ``backward()``).",
+    "drawing": "Drawing computation graphs with graphviz: ``draw_graph`` / ``visualize_computation_graph``.",
+    "scalar_testing": "The operation table of ``Value`` (``VALUE_OPS``) and its checks against numerical derivatives.",
+    "scalar_nn": "``Neuron``, ``Layer`` and ``MLP`` on ``Value``, the two-moons data set and its loss.",
+    "autograd": "The autograd core: grad mode (``no_grad``), the ``Function`` protocol and the backward pass.",
+    "tensor": "``Tensor``: an n-dimensional array that records the operations applied to it.",
+    "ops": "Every differentiable operation on tensors (a ``Function`` each) and the functions built on them.",
+    "memory": "An allocator setting (glibc ``mallopt``) that large temporary arrays need to be fast.",
+    "testing": "The op table of ``Tensor`` (``TENSOR_OPS``) and its checks: for graded cells and the test suite.",
+    "gradcheck": "Gradient checking: ``rel_error``, ``numerical_gradient`` and ``check_gradient``.",
+    "layers": "``Module``, ``Parameter`` and the layers (``Linear``, activations, normalisation, dropout).",
+    "losses": "Loss functions: mean squared error, cross-entropy, binary cross-entropy, multi-margin.",
+    "functional": "The layers and losses as functions, like ``torch.nn.functional``.",
+    "nn": "The layers and losses in one namespace, like ``torch.nn``.",
+    "optimizers": "Optimizers: ``SGD`` (momentum, Nesterov), ``RMSprop``, ``Adam``, ``AdamW``, gradient clipping.",
+    "schedulers": "Learning-rate schedulers: step, exponential, cosine, warm-up.",
+    "optim": "The optimizers and schedulers in one namespace, like ``torch.optim``.",
+    "manual": "Backpropagation by hand: NumPy layers that cache their inputs and compute their own gradients.",
+    "tensor_graph": "Drawing a ``Tensor`` graph with each node's local gradient.",
+    "resnet.cifar10_loader": "CIFAR-10 for the ResNet project: loading, augmentation and batches on the device.",
+    "resnet.compare_schedulers": "The project's scheduler comparison: StepLR, cosine and warm-up + cosine runs.",
+    "resnet.metrics": "The project's metrics: accuracy and per-epoch records.",
+    "resnet.models": "ResNet-18 for CIFAR-10 (PyTorch).",
+    "resnet.optimizers": "The project's optimizers for PyTorch tensors (the library's, written for ``torch``).",
+    "resnet.schedulers": "The project's learning-rate schedules for PyTorch optimizers.",
+    "resnet.train": "The ResNet-18 training command line (``python -m micrograd_plus.resnet.train``).",
+    "resnet.trainer": "The ResNet-18 training loop: epochs, checkpoints, results.",
+}
+
+
+def add_module_docstring(module: Path, lab: str, target: str) -> None:
+    """Open a generated module with its docstring: its first cell's, else ``MODULE_SUMMARIES``'s."""
+    text = module.read_text(encoding="utf-8")
+    header, _, body = text.partition("\n")
+    future = "from __future__ import annotations\n"
+    body = body.replace(future, "", 1) if future in body else body
+    found = re.search(r'^(# %% \.\./\S+ #\S+\n)("""(?:[^"\\]|\\.|"(?!""))*"""\n)', body, re.M)
+    first_cell = re.search(r"^# %% \.\./", body, re.M)
+    if found and first_cell and found.start() == first_cell.start():
+        doc = found.group(2)[3:-4]
+        body = body[: found.start(2)] + body[found.end(2) :]
+    else:
+        doc = MODULE_SUMMARIES.get(target, f"The ``{target}`` module.")
+    doc = f"{doc}\n\nBuilt in lab {lab}; generated from its notebook: edit the notebook, not this file.\n"
+    text = header + '\n"""' + doc + '"""\n' + (future if future in text else "") + body
+    module.write_text(text, encoding="utf-8")
+
+
 def _load_first(dest: Path, modules: list[Path]) -> list[str]:
-    """Modules whose late imports load a group of modules that refer to each other, and no other module's late imports name."""
+    """The modules to load first: their late imports load a group of modules that refer to each other.
+
+    That is every module with late imports that no other module's late imports name.
+    """
     late: dict[str, set[str]] = {}
     for module in modules:
         text = module.read_text(encoding="utf-8")
@@ -215,13 +287,24 @@ def _load_first(dest: Path, modules: list[Path]) -> list[str]:
 SUBMODULE_ONLY = frozenset({"manual", "testing"})
 
 
+def _wrapped(items: list[str], indent: str, width: int = 100) -> list[str]:
+    """``items`` joined with commas into lines of at most ``width`` characters."""
+    lines, line = [], indent
+    for item in items:
+        if len(line) + len(item) + 2 > width and line.strip():
+            lines.append(line.rstrip())
+            line = indent
+        line += item + ", "
+    return [*lines, line.rstrip()] if line.strip() else lines
+
+
 def write_init(dest: Path = PACKAGE) -> Path:
     """Write ``__init__.py``: lazy access to every public name of every generated module."""
     modules = _course_order(dest, _generated_modules(dest))
     load_first = _load_first(dest, modules)
     owner: dict[str, str] = {}
     for module in modules:
-        for name in ([] if module.stem in SUBMODULE_ONLY else _public_names(module)):
+        for name in [] if module.stem in SUBMODULE_ONLY else _public_names(module):
             # the latest lab that defines a name owns it: `micrograd_plus.ReLU` is lab 03's layer,
             # not lab 02's autograd Function of the same name
             owner[name] = module.stem
@@ -234,22 +317,31 @@ def write_init(dest: Path = PACKAGE) -> Path:
         "module still holds a learner's unfinished stubs.",
         "",
         ">>> import micrograd_plus as mgp",
-        ">>> (mgp.Value(2.0) * 3).data" if "Value" in owner else ">>> mgp.__version__ == __import__('micrograd_plus').__version__",
+        ">>> (mgp.Value(2.0) * 3).data"
+        if "Value" in owner
+        else ">>> mgp.__version__ == __import__('micrograd_plus').__version__",
         "6.0" if "Value" in owner else "True",
         '"""',
         "from importlib import import_module as _import_module",
         "",
         f'__version__ = "{_version()}"',
         "",
-        *([f"# modules that refer to each other load in order from the first: {', '.join(load_first)}"]
-          + [f"from . import {m}  # noqa: E402, F401" for m in load_first] + [""] if load_first else []),
+        "__all__ = [",
+        *_wrapped([f'"{name}"' for name in [*owner, *(m.stem for m in modules)]], indent="    "),
+        "]",
+        "",
+        *(
+            [f"# modules that refer to each other load in order from the first: {', '.join(load_first)}"]
+            + [f"from . import {m}  # noqa: E402, F401" for m in load_first]
+            + [""]
+            if load_first
+            else []
+        ),
         "SUBMODULES = (" + "".join(f'"{m.stem}", ' for m in modules) + ")",
         "",
         "_OWNER = {",
         *[f'    "{name}": "{module}",' for name, module in owner.items()],
         "}",
-        "",
-        "__all__ = [*_OWNER, *SUBMODULES]",
         "",
         "",
         "def __getattr__(name):",
@@ -305,11 +397,15 @@ def _canonical_paths(notebook: Path, dest: Path) -> None:
 
 def _subpackages(dest: Path) -> list[Path]:
     """Folders of ``dest`` holding generated modules (``#| default_exp resnet.models`` writes ``resnet/``)."""
-    return sorted({
-        p.parent for p in dest.rglob("*.py")
-        if p.parent != dest and p.name != "__init__.py"
-        and p.read_text(encoding="utf-8").startswith(GENERATED_HEADER)
-    })
+    return sorted(
+        {
+            p.parent
+            for p in dest.rglob("*.py")
+            if p.parent != dest
+            and p.name != "__init__.py"
+            and p.read_text(encoding="utf-8").startswith(GENERATED_HEADER)
+        }
+    )
 
 
 def write_subpackage_inits(dest: Path = PACKAGE) -> list[Path]:
@@ -336,6 +432,22 @@ def write_subpackage_inits(dest: Path = PACKAGE) -> list[Path]:
     return written
 
 
+def format_modules(dest: Path = PACKAGE) -> None:
+    """Format the generated modules with ruff, with the repository's settings wherever ``dest`` is.
+
+    The notebooks keep their authors' layout; the package gets one layout, so ``make lint``
+    checks it like hand-written code. Without ruff (a learner's minimal setup) nothing changes.
+    """
+    import shutil
+    import subprocess
+
+    ruff = shutil.which("ruff") or shutil.which("ruff", path=str(Path(sys.executable).parent))
+    if ruff is None:
+        return
+    modules = [str(p) for p in dest.rglob("*.py") if p.read_text(encoding="utf-8").startswith(GENERATED_HEADER)]
+    subprocess.run([ruff, "format", "--quiet", "--config", str(ROOT / "pyproject.toml"), *modules], check=True)
+
+
 def export(source: str = "solutions", lab: str | None = None, dest: Path = PACKAGE) -> list[Path]:
     """Export the notebooks of ``source`` (all labs, or one) into ``dest``; returns the modules written."""
     from nbdev.export import nb_export  # the course environment has nbdev; the package does not need it
@@ -356,15 +468,25 @@ def export(source: str = "solutions", lab: str | None = None, dest: Path = PACKA
         nb_export(str(notebook), lib_path=str(dest), procs=[strip_solution_markers], mod_maker=maker)
         _canonical_paths(notebook, dest)
         link_sibling_modules(notebook, dest)
+        for target in _notebook_targets(notebook):
+            path = dest / (target.replace(".", "/") + ".py")
+            if path.exists():
+                add_module_docstring(path, notebook.stem, target)
     write_init(dest)
     write_subpackage_inits(dest)
+    format_modules(dest)
     return sorted(p for p in dest.rglob("*.py") if before.get(p) != p.stat().st_mtime_ns)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--from", dest="source", default="solutions", choices=["solutions", "labs", "mylabs"],
-                        help="export the instructor solutions (default), the released labs, or the learner's own copies")
+    parser.add_argument(
+        "--from",
+        dest="source",
+        default="solutions",
+        choices=["solutions", "labs", "mylabs"],
+        help="export the instructor solutions (default), the released labs, or the learner's own copies",
+    )
     parser.add_argument("--lab", help="only this lab, e.g. 02_tensor")
     parser.add_argument("--dest", type=Path, default=PACKAGE, help="package folder to write (default micrograd_plus/)")
     args = parser.parse_args(argv)

@@ -98,7 +98,7 @@ CASES = [
                     "other.grad += -out.data / other.data * out.grad * (1 + 1e-9)"),
         hidden_cells=("test_mul_div", "test_neg_reflected"),  # 1 / a is a division too
         gradcheck_bug=("self.grad += e * out.grad\n", "self.grad += 2 * e * out.grad\n"), gradcheck_cells=("test_exp_log",),
-        gradcheck_module="micrograd_plus.value", gradcheck_names=("check_op",), gradcheck_cell="def check_op(",
+        gradcheck_module="micrograd_plus.scalar_testing", gradcheck_names=("check_op",), gradcheck_cell="def check_op(",
         kinds=("reference", "blank", "pass_cell", "deleted", "exit", "import_error", "hidden", "gradcheck"),
         alternatives=("closures", "stored"),  # micrograd-style closures; stored local derivatives
     ),

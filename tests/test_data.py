@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from micrograd_plus import data, download
+from micrograd_plus import data, datasets
 from micrograd_plus.data import DatasetError, IDXError, load_mnist, read_idx
-from micrograd_plus.download import CIFAR10, MNIST, ChecksumError, DataFile, DatasetSpec, DownloadError, fetch, verify_file
+from micrograd_plus.datasets import CIFAR10, MNIST, ChecksumError, DataFile, DatasetSpec, DownloadError, fetch, verify_file
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -137,8 +137,8 @@ def test_verify_file_stamp_skips_rehash_until_the_file_changes(tmp_path, monkeyp
     assert (tmp_path / "f.bin.verified").is_file()
 
     calls = []
-    real_digest = download.file_digest
-    monkeypatch.setattr(download, "file_digest", lambda *a: calls.append(a) or real_digest(*a))
+    real_digest = datasets.file_digest
+    monkeypatch.setattr(datasets, "file_digest", lambda *a: calls.append(a) or real_digest(*a))
     verify_file(path, good)
     assert calls == []  # trusted the stamp
 
@@ -301,7 +301,7 @@ def test_checksum_mismatch_is_never_used(tmp_path, make_mirror):
 def test_download_raises_checksum_error_with_both_hashes(tmp_path, make_mirror):
     bad = make_mirror(corrupted(PAYLOAD))
     with pytest.raises(ChecksumError) as info:
-        download.download(bad.url + "a.bin", tmp_path / "a.bin", SPEC.files[0], progress=False)
+        datasets.download(bad.url + "a.bin", tmp_path / "a.bin", SPEC.files[0], progress=False)
     assert info.value.expected == SPEC.files[0].sha256
     assert info.value.actual == hashlib.sha256(corrupted(PAYLOAD)["a.bin"]).hexdigest()
     assert not (tmp_path / "a.bin").exists()
@@ -388,17 +388,17 @@ def test_unresponsive_server_times_out(tmp_path, make_mirror):
 
 def test_cli_fetch_without_network_exits_1_with_the_hint(tmp_path, monkeypatch, capsys):
     spec = DatasetSpec("mnist", MNIST.files, mirrors=("http://no-such-host.invalid/",))
-    monkeypatch.setitem(download.DATASETS, "mnist", spec)
-    monkeypatch.setattr(download, "local_copies", lambda: [])
+    monkeypatch.setitem(datasets.DATASETS, "mnist", spec)
+    monkeypatch.setattr(datasets, "local_copies", lambda: [])
     assert data._main(["fetch", "mnist", "--root", str(tmp_path)]) == 1
     assert "make data FROM=" in capsys.readouterr().err
 
 
 def test_progress_bar_and_plain_message(tmp_path, make_mirror, monkeypatch, capsys):
     good = make_mirror(PAYLOAD)
-    download.download(good.url + "a.bin", tmp_path / "a.bin", SPEC.files[0], progress=True)  # tqdm
+    datasets.download(good.url + "a.bin", tmp_path / "a.bin", SPEC.files[0], progress=True)  # tqdm
     monkeypatch.setitem(sys.modules, "tqdm", None)  # tqdm missing: a plain message
-    download.download(good.url + "b.bin", tmp_path / "b.bin", SPEC.files[1], progress=True)
+    datasets.download(good.url + "b.bin", tmp_path / "b.bin", SPEC.files[1], progress=True)
     assert "downloading b.bin" in capsys.readouterr().err
     assert (tmp_path / "b.bin").read_bytes() == PAYLOAD["b.bin"]
 
@@ -459,7 +459,7 @@ def test_make_data_from_command(tmp_path, shared_datasets):
 
 def test_local_copies_are_used_before_the_network(tmp_path, shared_datasets, monkeypatch):
     monkeypatch.setenv("MICROGRAD_PLUS_DATA_FROM", str(shared_datasets))
-    assert shared_datasets in download.local_copies()
+    assert shared_datasets in datasets.local_copies()
     spec = DatasetSpec("mnist", MNIST.files, mirrors=("http://no-such-host.invalid/",))
     folder = fetch(spec, tmp_path)  # would fail if it went to the network
     assert all((folder / f.name).is_file() for f in MNIST.files)
@@ -478,11 +478,11 @@ def test_a_corrupt_local_copy_is_skipped_for_the_network(tmp_path, make_mirror, 
 
 
 def test_data_root(monkeypatch, tmp_path):
-    assert download.data_root(tmp_path) == tmp_path
+    assert datasets.data_root(tmp_path) == tmp_path
     monkeypatch.setenv("MICROGRAD_PLUS_DATA", str(tmp_path / "env"))
-    assert download.data_root() == tmp_path / "env"
+    assert datasets.data_root() == tmp_path / "env"
     monkeypatch.delenv("MICROGRAD_PLUS_DATA")
-    assert download.data_root() == ROOT / "data"  # in the course repository: data/ (git-ignored)
+    assert datasets.data_root() == ROOT / "data"  # in the course repository: data/ (git-ignored)
     with pytest.raises(ValueError, match="unknown dataset 'imagenet'"):
         fetch("imagenet", tmp_path)
 

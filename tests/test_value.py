@@ -15,8 +15,10 @@ torch = pytest.importorskip("torch")
 
 from micrograd_plus.scalar_nn import (MLP, Layer, Neuron, binary_accuracy, make_moons, max_margin_loss,
                                       plot_decision_boundary)
-from micrograd_plus.value import (VALUE_OPS, OpCase, Value, check_op, draw_graph, numerical_derivative, op_case,
-                                  relative_error, sample_inputs, topological_order)
+from micrograd_plus.drawing import draw_graph
+from micrograd_plus.scalar_testing import (VALUE_OPS, OpCase, check_op, numerical_derivative, op_case, relative_error,
+                                           sample_inputs)
+from micrograd_plus.value import Value, topological_order
 
 OP_IDS = [case.name for case in VALUE_OPS]
 

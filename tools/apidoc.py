@@ -10,6 +10,7 @@ byte; ``make test`` fails when API.md is stale (tests/test_docs.py).
     python -m tools.apidoc            # write docs/API.md
     python -m tools.apidoc --check    # exit 1 if docs/API.md is stale
 """
+
 from __future__ import annotations
 
 import argparse
@@ -112,7 +113,12 @@ def module_section(name: str) -> list[str]:
             continue
         kind = "class" if inspect.isclass(obj) else ("function" if callable(obj) else "constant")
         sig = _signature(obj) if callable(obj) else ""
-        out += [f"### {kind} `{public}{sig}`", "", _doc(obj) if callable(obj) or inspect.isclass(obj) else _constant(public, obj), ""]
+        out += [
+            f"### {kind} `{public}{sig}`",
+            "",
+            _doc(obj) if callable(obj) or inspect.isclass(obj) else _constant(public, obj),
+            "",
+        ]
         if inspect.isclass(obj):
             for member_name, member, target in _members(obj):
                 label = "property" if isinstance(member, property) else "method"
@@ -134,7 +140,8 @@ def render() -> str:
         "",
         "**Two spellings, one behaviour.** The canonical names and keywords are PyTorch's; the course documents'",
         "spellings are accepted as thin wrappers that do exactly the same: `SGDMomentum` (= `SGD(momentum=0.9)`),",
-        "`WarmupLR(optimizer, warmup_epochs, base_scheduler)` (= `LinearWarmupLR(optimizer, warmup_steps, after=...)`),",
+        "`WarmupLR(optimizer, warmup_epochs, base_scheduler)`",
+        "(= `LinearWarmupLR(optimizer, warmup_steps, after=...)`),",
         "`Adam(beta1=, beta2=, epsilon=)` (= `betas=(beta1, beta2)`, `eps=`), `RMSprop(beta=, epsilon=)`",
         "(= `alpha=`, `eps=`), `visualize_computation_graph` (= `draw_graph`), and `dim=`/`keepdim=` wherever",
         "`axis=`/`keepdims=` are taken. `train_epoch(model, dataloader, loss_fn, optimizer)` and",

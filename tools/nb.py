@@ -8,7 +8,8 @@ round trip, then executed so that their outputs are committed (nbval compares th
     python -m tools.nb execute solutions/02_tensor/02_tensor.ipynb
 
 In the percent format a cell's nbgrader metadata and tags go on its header line, e.g.
-``# %% nbgrader={"grade": true, "grade_id": "test_add", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}``
+``# %% nbgrader={"grade": true, "grade_id": "test_add", "locked": true, "points": 2, ...}`` (the whole
+metadata object on one line)
 or ``# %% tags=["nbval-ignore-output"]``. ``from-py`` keeps only nbgrader metadata and cell
 tags and gives every cell a stable id (the grade_id where there is one), so a round trip
 leaves an unchanged notebook unchanged.
@@ -19,6 +20,7 @@ first line (and nbval's other such markers), into the tag, in place:
 
     python -m tools.nb tag-nbval solutions/*/*.ipynb
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,7 +47,7 @@ def exported_cell_name(source: str) -> str | None:
     >>> exported_cell_name("x = 1") is None
     True
     """
-    directive = re.match(r"#\|\s*export\b[ \t]*(\S*)", source)
+    directive = re.match(r"#\|\s*exporti?\b[ \t]*(\S*)", source)
     if not directive:
         return None
     match = _DEFINITION.search(source)
@@ -60,7 +62,8 @@ def _stable_ids(nb) -> None:
     for index, cell in enumerate(nb.cells):
         grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
         name = exported_cell_name(cell.source) if cell.cell_type == "code" else None
-        base = re.sub(r"[^A-Za-z0-9_-]", "-", grade_id or name) if grade_id or name else f"{cell.cell_type[:2]}{index:03d}"
+        given = grade_id or name
+        base = re.sub(r"[^A-Za-z0-9_-]", "-", str(given)) if given else f"{cell.cell_type[:2]}{index:03d}"
         cell_id, n = base[:60], 1
         while cell_id in seen:
             n += 1
@@ -109,8 +112,9 @@ def execute(path: Path, timeout: int = 900) -> None:
     nb = nbformat.read(path, as_version=4)
     os.environ.setdefault("PYTHONHASHSEED", "0")
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
-    NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                   resources={"metadata": {"path": str(path.parent.resolve())}}).execute()
+    NotebookClient(
+        nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent.resolve())}}
+    ).execute()
     nb.metadata = {"kernelspec": KERNELSPEC, "language_info": {"name": "python"}}
     nbformat.write(nb, path)
 
@@ -142,7 +146,7 @@ def tag_nbval(nb) -> int:
         match = _MARKER_LINE.match(cell.source)
         if not match:
             continue
-        cell.source = cell.source[match.end():]
+        cell.source = cell.source[match.end() :]
         tags = cell.metadata.setdefault("tags", [])
         if NBVAL_MARKERS[match.group(1)] not in tags:
             tags.append(NBVAL_MARKERS[match.group(1)])
