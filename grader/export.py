@@ -166,7 +166,11 @@ def _free_names(tree: ast.Module) -> set[str]:
 
 
 def _import_line(module: str, names: set[str], noqa: str = "") -> str:
-    return f"from .{module} import {', '.join(sorted(names))}" + (f"  # noqa: {noqa}" if noqa else "")
+    comment = f"  # noqa: {noqa}" if noqa else ""
+    line = f"from .{module} import {', '.join(sorted(names))}{comment}"
+    if len(line) <= 120:
+        return line
+    return "\n".join([f"from .{module} import ({comment}", *_wrapped(sorted(names), indent="    "), ")"])
 
 
 def link_sibling_modules(notebook: Path, dest: Path = PACKAGE) -> None:

@@ -12,7 +12,6 @@ __all__ = ["IDX_DTYPES", "DatasetError", "IDXError", "read_idx", "load_mnist", "
 
 # %% ../solutions/06_mnist/06_mnist.ipynb #DatasetError
 import gzip
-import os
 from pathlib import Path
 
 import numpy as np

@@ -32,7 +32,6 @@ __all__ = [
 import hashlib
 import http.client
 import json
-import shutil
 import sys
 import tarfile
 import tempfile

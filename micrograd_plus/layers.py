@@ -34,7 +34,7 @@ from collections import OrderedDict, namedtuple
 
 import numpy as np
 
-from .tensor import Function, Tensor, no_grad
+from .tensor import Function, Tensor
 
 
 # %% ../solutions/03_layers/03_layers.ipynb #module

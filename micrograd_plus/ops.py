@@ -770,5 +770,5 @@ for _name in ("sum", "mean", "max"):
         _method = _reduce_with_dim(getattr(Tensor, _name))
         _method._takes_dim = True
         setattr(Tensor, _name, _method)
-Tensor.maximum = maximum
-Tensor.minimum = minimum
+for _function in (maximum, minimum):
+    setattr(Tensor, _function.__name__, _function)

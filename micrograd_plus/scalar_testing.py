@@ -12,7 +12,8 @@ __all__ = ["numerical_derivative"]
 
 # %% ../solutions/01_value/01_value.ipynb #numerical_derivative
 import random
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 
 def numerical_derivative(f: Callable[[float], float], x: float, h: float = 1e-6) -> float:
@@ -101,7 +102,7 @@ def sample_inputs(case: OpCase, n: int = 3, seed: int = 0) -> list:
     return [tuple(rng.uniform(lo, hi) for lo, hi in case.domain) for _ in range(n)]
 
 
-def check_op(case: OpCase, inputs: list = None, rtol: float = 1e-6) -> float:
+def check_op(case: OpCase, inputs: list | None = None, rtol: float = 1e-6) -> float:
     """Check a Value operation's forward result and gradients at several inputs.
 
     The forward result must match ``case.ref`` (relative error < 1e-12) and every input's gradient the

@@ -22,7 +22,10 @@ def _make_tensor(data, requires_grad=False, ctx=None):
 
 
 def _operand(x, like):
-    """``x`` ready to combine with tensor ``like``: Tensors and Python numbers as they are, anything else as a Tensor of ``like``'s dtype."""
+    """``x`` ready to combine with tensor ``like``.
+
+    Tensors and Python numbers stay as they are, anything else becomes a Tensor of ``like``'s dtype.
+    """
     if isinstance(x, Tensor) or type(x) in (int, float):
         return x
     return Tensor(x, dtype=like.data.dtype if like.data.dtype.kind == "f" else None)
@@ -213,7 +216,10 @@ class Tensor:
         return Exp.apply(self)
 
     def log(self):
-        """Elementwise natural logarithm. Like NumPy, log(0) is -inf and log of a negative number is NaN (with a RuntimeWarning)."""
+        """Elementwise natural logarithm.
+
+        Like NumPy, log(0) is -inf and log of a negative number is NaN (with a RuntimeWarning).
+        """
         return Log.apply(self)
 
     def tanh(self):
@@ -312,7 +318,7 @@ class Tensor:
 
 
 # %% names from the lab's later modules (imported last: they build on this one)
-from .ops import (
+from .ops import (  # noqa: E402
     Add,
     Div,
     Exp,
@@ -331,5 +337,19 @@ from .ops import (
     Sum,
     Tanh,
     Transpose,
-)  # noqa: E402
-from .ops import Cat, Where, arange, cat, maximum, minimum, ones, ones_like, randn, stack, where, zeros, zeros_like  # noqa: E402, F401
+)
+from .ops import (  # noqa: E402, F401
+    Cat,
+    Where,
+    arange,
+    cat,
+    maximum,
+    minimum,
+    ones,
+    ones_like,
+    randn,
+    stack,
+    where,
+    zeros,
+    zeros_like,
+)

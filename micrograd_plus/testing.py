@@ -12,7 +12,8 @@ from .ops import cat, stack, where
 __all__ = ["TENSOR_OPS", "OpCase", "check_op", "check_group"]
 
 # %% ../solutions/02_tensor/02_tensor.ipynb #op_table
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 
 class OpCase(NamedTuple):
