@@ -25,15 +25,11 @@ __all__ = [
 # %% ../solutions/04_losses/04_losses.ipynb #imports
 import numpy as np
 
-from .layers import Module
+from .layers import Module, _as_tensor
 from .tensor import Function, Tensor
 
 # %% ../solutions/04_losses/04_losses.ipynb #_REDUCTIONS
 _REDUCTIONS = ("mean", "sum", "none")
-
-
-def _as_tensor(x):
-    return x if isinstance(x, Tensor) else Tensor(x)
 
 
 def _check_reduction(reduction):
