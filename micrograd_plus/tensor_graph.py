@@ -3,7 +3,7 @@
 # %% auto #0
 __all__ = ['LOCAL_GRADIENTS', 'draw_tensor_graph']
 
-# %% ../solutions/08_backprop/08_backprop.ipynb #co025
+# %% ../solutions/08_backprop/08_backprop.ipynb #co026
 from .tensor import Tensor
 
 LOCAL_GRADIENTS = {
