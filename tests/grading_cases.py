@@ -190,7 +190,8 @@ CASES = [
         kinds=("reference", "blank", "hidden"),
     ),
     LabCase(
-        # Trains the narrow ResNet on 512 CIFAR-10 images (three short runs) in every full submission: few kinds.
+        # Trains the narrow ResNet on 512 CIFAR-10 images (an ungraded run; the trainer tests use a tiny network) in
+        # every full submission: few kinds.
         # The visible optimizer check uses no dampening; the hidden one does.
         lab="11_resnet", timeout=120,
         blank_cell="test_torch_optimizers", delete_cell="test_resume",
