@@ -171,7 +171,7 @@ CASES = [
         # derivative: ReLU'(0) = 1, which random inputs never see; the hidden test compares with PyTorch at 0.
         lab="08_backprop", timeout=120,
         blank_cell="test_linear", delete_cell="test_losses",
-        loop_function="gradient_check", loop_cells=("test_linear",),
+        loop_function="numerical_gradient", loop_cells=("test_numerical_gradient",),
         hidden_bug=("self.mask = x > 0", "self.mask = x >= 0"), hidden_cells=("test_activations",),
         kinds=("reference", "blank", "hidden"),
     ),
@@ -190,7 +190,8 @@ CASES = [
         kinds=("reference", "blank", "hidden"),
     ),
     LabCase(
-        # Trains the narrow ResNet on 512 CIFAR-10 images (three short runs) in every full submission: few kinds.
+        # Trains the narrow ResNet on 512 CIFAR-10 images (an ungraded run; the trainer tests use a tiny network) in
+        # every full submission: few kinds.
         # The visible optimizer check uses no dampening; the hidden one does.
         lab="11_resnet", timeout=120,
         blank_cell="test_torch_optimizers", delete_cell="test_resume",
