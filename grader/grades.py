@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=GRADER / "grades.csv")
     args = parser.parse_args(argv)
-    if not (GRADER / "gradebook.db").exists():
+    if not gradebook_exists():
         print("error: no gradebook (grader/gradebook.db): run `make release` and `make autograde` first")
         return 1
     table = write(args.out)

@@ -154,10 +154,20 @@ def read_status(root) -> dict:
 
 
 def write_status(root, student: str, lab: str, status: str, seconds: float) -> None:
+    """Record one submission's status. Parallel graders (``make autograde JOBS=N``) take
+    turns: the read-modify-write happens under an exclusive lock, the file is replaced
+    atomically so that a reader never sees half of it."""
+    import fcntl
     import json
-    table = read_status(root)
-    table.setdefault(student, {})[lab] = {"status": status, "seconds": round(seconds, 2)}
-    status_path(root).write_text(json.dumps(table, indent=1, sort_keys=True))
+    path = status_path(root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        table = read_status(root)
+        table.setdefault(student, {})[lab] = {"status": status, "seconds": round(seconds, 2)}
+        scratch = path.with_name(f"{path.name}.{os.getpid()}")
+        scratch.write_text(json.dumps(table, indent=1, sort_keys=True))
+        os.replace(scratch, path)
 
 
 class SandboxedExecute(NbGraderPreprocessor):
