@@ -11,6 +11,7 @@ nbgrader's autograde log carries warnings that say nothing about a submission:
 - SQLAlchemy's ``SAWarning``s about autoflush inside nbgrader, nbformat's
   ``MissingIDFieldWarning`` and ipykernel's ``Kernel is running over TCP without
   encryption`` (each with the source line Python prints under it);
+- nbconvert's ``Config option `display_data_priority` not recognized`` in feedback;
 - ``Removing existing assignment`` when a submission is regraded (as asked);
 - the per-submission progress lines of the sandbox (the progress bar replaces them).
 
@@ -38,6 +39,7 @@ NOISE = (
     (re.compile(r"^\s*\[\d+/[\d?]+\] grading \S+ in the sandbox"), False),
     (re.compile(r"^\s*\S+/\S+: graded \([\d.]+ s\)$"), False),
     (re.compile(r"^\s*warn\(|^\s*warnings\.warn\("), False),
+    (re.compile(r"Config option `display_data_priority` not recognized"), False),  # nbconvert's, set by nbgrader
     (re.compile(r"WARNING\] Removing existing (assignment|notebook): "), False),   # regrading, as asked
 )
 
