@@ -118,7 +118,9 @@ def parse(path: str, lab: str, zip_time: datetime) -> Entry | str:
         if whole and strip_suffixes(whole)[0].endswith(lab):
             return ("the learner cannot be told from the name (expected Moodle's 'Full Name_123_assignsubmission_file_', "
                     f"Canvas's 'login_123_456_' or '<learner id>_{lab}.ipynb')")
-        return reason
+        if not base.lower().endswith(".ipynb"):
+            return "not a notebook (.ipynb)"
+        return reason or f"not named after {lab}.ipynb"
     moodle = match if kind == "moodle" else None
     canvas = match if kind == "canvas" else None
     plain = match if kind == "plain" else None
