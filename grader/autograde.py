@@ -160,6 +160,7 @@ def autograde(lab: str | None = None, student: str | None = None, force: bool = 
         print(f"autograding {name}: {len(students)} submission(s)", flush=True)
         # the reference's recorded checks, computed once here rather than by every worker at once
         verdicts.reference_records(ROOT, name, int(os.environ.get("MICROGRAD_PLUS_CELL_TIMEOUT", "300")))
+        sandbox.staged_package(ROOT, name)  # and the staged package, shared by the workers
         lab_start = time.perf_counter()
         results = run_all(students, lambda who: grade_one(name, who), jobs, f"autograde {name}")
         graded += len(results)
