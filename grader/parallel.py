@@ -37,8 +37,9 @@ def default_jobs() -> int:
 
 
 def parse_jobs(text: str | int | None) -> int:
+    """``JOBS`` as given; unset: ``MICROGRAD_PLUS_JOBS`` if set, else every core."""
     if text in (None, ""):
-        return default_jobs()
+        text = os.environ.get("MICROGRAD_PLUS_JOBS") or default_jobs()
     try:
         jobs = int(text)
     except ValueError:

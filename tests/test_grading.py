@@ -67,6 +67,8 @@ def make_course(dest: Path, labs: list[str]) -> Path:
 
 def course_env(course: Path, timeout: int | None = None) -> dict[str, str]:
     env = dict(os.environ, MICROGRAD_PLUS_COURSE_ROOT=str(course), PYTHONPATH=str(course), MPLBACKEND="Agg")
+    # the suite grades two labs at once (pytest -n 2): one submission at a time per lab, as its cell timeouts assume
+    env.setdefault("MICROGRAD_PLUS_JOBS", "1")
     if timeout:
         env["MICROGRAD_PLUS_CELL_TIMEOUT"] = str(timeout)
     return env
