@@ -22,6 +22,10 @@ ZIP      ?=
 FROM     ?=
 LAB_ARGS ?=
 JOBS     ?= 2
+STUDENT  ?=
+ONLY_NEW ?=
+SHARD    ?=
+DB_URL   ?=
 
 export PYTHONHASHSEED := 0
 # where the course's offline machines keep dataset copies (the library searches them before the network)
@@ -79,7 +83,7 @@ export: $(STAMP) ## write micrograd_plus/ from the solution notebooks
 	$(RUN) python -m grader.export
 
 release: $(STAMP) ## labs/ from solutions/ with nbgrader (LAB=... for one), then export
-	$(RUN) python -m grader.release $(if $(LAB),--lab $(LAB))
+	$(RUN) $(GRADING_ENV) python -m grader.release $(if $(LAB),--lab $(LAB))
 	$(RUN) python -m grader.export
 
 export-mine: $(STAMP) ## export YOUR lab (mylabs/) into the package: make export-mine LAB=02_tensor
@@ -96,18 +100,24 @@ validate: $(STAMP) ## check your lab (mylabs/): make validate LAB=01_value [NB=p
 	@test -n "$(LAB)$(NB)" || { echo "usage: make validate LAB=01_value [NB=path]"; exit 2; }
 	$(RUN) $(SINGLE_THREADED) python -m grader.validate $(if $(LAB),--lab $(LAB)) $(if $(NB),--notebook $(NB))
 
-collect: $(STAMP) ## unpack an LMS download: make collect ZIP=downloads.zip LAB=01_value
+collect: $(STAMP) ## unpack an LMS download (Moodle, Canvas, plain names): make collect ZIP=downloads.zip LAB=01_value
 	@test -n "$(ZIP)" -a -n "$(LAB)" || { echo "usage: make collect ZIP=downloads.zip LAB=01_value"; exit 2; }
 	$(RUN) python -m grader.collect --zip $(abspath $(ZIP)) --lab $(LAB)
 
-autograde: $(STAMP) ## grade every submission (LAB=... for one lab)
-	$(RUN) $(SINGLE_THREADED) python -m grader.autograde $(if $(LAB),--lab $(LAB))
+# Grading runs JOBS submissions at once (default here: every core; JOBS=N to choose), SHARD=i/n takes
+# the i-th of n parts of the learners, DB_URL=postgresql://... names a shared gradebook (docs/INSTRUCTORS.md).
+GRADING_ARGS = $(if $(LAB),--lab $(LAB)) $(if $(STUDENT),--student '$(STUDENT)') \
+               $(if $(filter command line environment,$(origin JOBS)),--jobs $(JOBS)) $(if $(SHARD),--shard $(SHARD))
+GRADING_ENV  = $(if $(DB_URL),MICROGRAD_PLUS_DB_URL='$(DB_URL)')
 
-feedback: $(STAMP) ## HTML feedback per student (LAB=... for one lab)
-	$(RUN) python -m grader.feedback $(if $(LAB),--lab $(LAB))
+autograde: $(STAMP) ## grade submissions in parallel: make autograde [LAB=...] [STUDENT=...] [ONLY_NEW=1] [JOBS=N] [SHARD=i/n] [DB_URL=...]
+	$(RUN) $(SINGLE_THREADED) $(GRADING_ENV) python -m grader.autograde $(GRADING_ARGS) $(if $(ONLY_NEW),--only-new)
 
-grades: $(STAMP) ## write grader/grades.csv
-	$(RUN) python -m grader.grades
+feedback: $(STAMP) ## HTML feedback per learner, in parallel: make feedback [LAB=...] [STUDENT=...] [JOBS=N] [SHARD=i/n] [DB_URL=...]
+	$(RUN) $(GRADING_ENV) python -m grader.feedback $(GRADING_ARGS)
+
+grades: $(STAMP) ## grader/grades.csv (long) + Canvas and Moodle import files: make grades [LAB=...] [DB_URL=...]
+	$(RUN) $(GRADING_ENV) python -m grader.grades $(if $(LAB),--lab $(LAB))
 
 student-release: $(STAMP) ## a learner-only copy in grader/student-release/
 	$(RUN) python -m grader.student_release
@@ -157,7 +167,7 @@ lint: $(STAMP) ## ruff (lint and format check) and mypy on the library, tools/ a
 	$(RUN) mypy $(LINT_PATHS)
 
 test: $(STAMP) check-dot lint ## every check: lint, generated files in sync, library, notebooks (nbval), grader, docker lint
-	$(RUN) $(SINGLE_THREADED) python -m pytest -n $(JOBS) --dist worksteal --cov=micrograd_plus --cov-report=term --cov-fail-under=90 --doctest-modules tests micrograd_plus grader/export.py grader/checks.py grader/verdicts.py
+	$(RUN) $(SINGLE_THREADED) python -m pytest -n $(JOBS) --dist worksteal --cov=micrograd_plus --cov-report=term --cov-fail-under=90 --doctest-modules tests micrograd_plus grader/export.py grader/checks.py grader/verdicts.py grader/collect.py grader/parallel.py grader/database.py grader/logfilter.py grader/hardening.py
 	@# one notebook at a time: kernels started at the same instant can race for the same ports
 	$(RUN) $(SINGLE_THREADED) python -m pytest -p no:xdist --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider solutions
 

@@ -6,13 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+from grader.database import database_url, sqlite_path
 from grader.export import ROOT, lab_notebooks
 
 GRADER = ROOT / "grader"
 SUBMITTED = GRADER / "submitted"
 AUTOGRADED = GRADER / "autograded"
 FEEDBACK = GRADER / "feedback"
-DB_URL = f"sqlite:///{GRADER / 'gradebook.db'}"
+DB_URL = database_url(ROOT)  # grader/gradebook.db, or MICROGRAD_PLUS_DB_URL (make ... DB_URL=...)
 COURSE_ID = "micrograd-plus"
 
 
@@ -50,9 +51,15 @@ def gradebook():
     return Gradebook(DB_URL, COURSE_ID)
 
 
+def gradebook_exists() -> bool:
+    """False only for a SQLite gradebook whose file is not there yet (nothing released)."""
+    path = sqlite_path(DB_URL)
+    return path is None or path.exists()
+
+
 def in_gradebook(lab: str) -> bool:
     from nbgrader.api import MissingEntry
-    if not (GRADER / "gradebook.db").exists():
+    if not gradebook_exists():
         return False
     with gradebook() as gb:
         try:

@@ -154,10 +154,20 @@ def read_status(root) -> dict:
 
 
 def write_status(root, student: str, lab: str, status: str, seconds: float) -> None:
+    """Record one submission's status. Parallel graders (``make autograde JOBS=N``) take
+    turns: the read-modify-write happens under an exclusive lock, the file is replaced
+    atomically so that a reader never sees half of it."""
+    import fcntl
     import json
-    table = read_status(root)
-    table.setdefault(student, {})[lab] = {"status": status, "seconds": round(seconds, 2)}
-    status_path(root).write_text(json.dumps(table, indent=1, sort_keys=True))
+    path = status_path(root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        table = read_status(root)
+        table.setdefault(student, {})[lab] = {"status": status, "seconds": round(seconds, 2)}
+        scratch = path.with_name(f"{path.name}.{os.getpid()}")
+        scratch.write_text(json.dumps(table, indent=1, sort_keys=True))
+        os.replace(scratch, path)
 
 
 class SandboxedExecute(NbGraderPreprocessor):
@@ -237,7 +247,34 @@ class DecideGrades(SaveAutoGrades):
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-HIDDEN_NOTE = "(traceback not shown: this test cell contains hidden tests)"
+HIDDEN_NOTE = "(the test cell's own lines are not shown: it contains hidden tests)"
+_FRAME = re.compile(r"^\s*(?:Cell\s+In\s*\[|Input\s+In\s*\[|File\s|<ipython-input-)")
+_CELL_NUMBER = re.compile(r"Cell\s+In\s*\[(\d+)\]|Input\s+In\s*\[(\d+)\]|<ipython-input-(\d+)-")
+
+
+def learner_traceback(traceback: list[str], ename: str, evalue: str) -> list[str]:
+    """The traceback of an error in a test cell with hidden tests, without that cell's frames.
+
+    The outermost frame is the test cell itself (its source is hidden); every frame of the
+    same cell goes. The frames of the learner's own cells (and of libraries they called)
+    stay, so the learner sees where *their* code failed, and the message stays.
+
+    >>> tb = ["----", "ValueError   Traceback", "Cell In[9], line 4\\n----> 4 hidden_check(f)",
+    ...       "Cell In[3], line 2, in f\\n----> 2 raise ValueError('negative')", "ValueError: negative"]
+    >>> learner_traceback(tb, "ValueError", "negative")[2:]
+    ["(the test cell's own lines are not shown: it contains hidden tests)", "Cell In[3], line 2, in f\\n----> 2 raise ValueError('negative')", 'ValueError: negative']
+    """
+    plain = [strip_ansi(entry) for entry in traceback]
+    frames = [i for i, entry in enumerate(plain) if _FRAME.match(entry)]
+    header = traceback[:frames[0]] if frames else []
+    test_cell = _CELL_NUMBER.search(plain[frames[0]]) if frames else None
+    number = next((g for g in test_cell.groups() if g), None) if test_cell else None
+
+    def own(i):
+        m = _CELL_NUMBER.search(plain[i])
+        return m is not None and number is not None and next(g for g in m.groups() if g) == number
+    kept = [traceback[i] for i in frames if not own(i)]
+    return [*header, HIDDEN_NOTE, *kept, f"{ename}: {evalue}"]
 
 
 def strip_ansi(text: str) -> str:
@@ -247,8 +284,9 @@ def strip_ansi(text: str) -> str:
 class HideHiddenTests(ClearHiddenTests):
     """``ClearHiddenTests`` for feedback that also keeps hidden-test source out of outputs.
 
-    In a graded cell with hidden tests, an error's traceback is replaced by its last line
-    (``AssertionError: <message>``) and a note. In every output of the notebook, a line
+    In a graded cell with hidden tests, an error's traceback keeps the frames of the
+    learner's own code and the message (``AssertionError: <message>``), not the frames of
+    the test cell itself (:func:`learner_traceback`). In every output of the notebook, a line
     that quotes a line of a hidden region is dropped.
     """
 
@@ -286,7 +324,7 @@ class HideHiddenTests(ClearHiddenTests):
         for output in cell.get("outputs", []):
             if output.output_type == "error":
                 if had_hidden:
-                    output.traceback = [f"{output.ename}: {output.evalue}", HIDDEN_NOTE]
+                    output.traceback = learner_traceback(output.traceback, output.ename, output.evalue)
                 output.traceback = [self._scrub(line) for line in output.traceback]
                 output.evalue = self._scrub(output.evalue)
             elif output.output_type == "stream":

@@ -18,7 +18,6 @@ c.CourseDirectory.release_directory = "labs"
 c.CourseDirectory.submitted_directory = "grader/submitted"
 c.CourseDirectory.autograded_directory = "grader/autograded"
 c.CourseDirectory.feedback_directory = "grader/feedback"
-c.CourseDirectory.db_url = f"sqlite:///{ROOT / 'grader' / 'gradebook.db'}"
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".*"]
 
 # A stub that fails loudly and names what to do.
@@ -39,11 +38,15 @@ _COURSE_CODE = str(Path(__file__).resolve().parent.parent)  # where the grader p
 if _COURSE_CODE not in sys.path:
     sys.path.insert(0, _COURSE_CODE)
 
+from grader.database import database_url  # noqa: E402
 from grader.hardening import (  # noqa: E402
     DecideGrades, GuardTestHelpers, HideHiddenTests, RemoveGuardCells, SandboxedExecute)
 from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor  # noqa: E402
 from nbgrader.preprocessors import (  # noqa: E402
     AssignLatePenalties, CheckCellMetadata, GetGrades, IgnorePattern, LimitOutput)
+
+# grader/gradebook.db, or the database of MICROGRAD_PLUS_DB_URL (make ... DB_URL=postgresql://...)
+c.CourseDirectory.db_url = database_url(ROOT)
 
 c.ZipCollectApp.downloaded_directory = "grader/downloaded"
 
