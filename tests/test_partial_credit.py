@@ -82,3 +82,28 @@ def test_lab_04_blank_exercises_cost_only_their_own_points():
     assert all(pc.fair(v) for v in done), pc.table("04_losses", done, mapping, points)
     lost = {v.name: sum(v.lost.values()) for v in done}
     assert lost == {"mse": 3, "cross_entropy": 15, "bce": 5, "hinge": 4}, lost
+
+
+def test_fit_trains_with_a_loader_whose_len_is_not_written():
+    """Lab 06: a blank ``DataLoader.__len__`` costs the DataLoader's points, not the MNIST training."""
+    import numpy as np
+
+    from micrograd_plus import nn, optim
+    from micrograd_plus.training import fit
+
+    class Unsized:  # what a learner's DataLoader with a blank __len__ looks like to fit()
+        def __init__(self, X, y):
+            self.batches = [(X[i:i + 4], y[i:i + 4]) for i in range(0, len(X), 4)]
+
+        def __iter__(self):
+            return iter(self.batches)
+
+        def __len__(self):
+            raise NotImplementedError()
+
+    X = np.array([[0.0, 1.0], [1.0, 0.0]] * 8, dtype=np.float32)
+    y = np.array([0, 1] * 8)
+    model = nn.Linear(2, 2, rng=0)
+    history = fit(model, Unsized(X, y), nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.5), epochs=3)
+    assert len(history["train_loss"]) == 3 and history["train_loss"][-1] < history["train_loss"][0]
+    assert len(history["batch_loss"]) == 12
