@@ -167,7 +167,7 @@ lint: $(STAMP) ## ruff (lint and format check) and mypy on the library, tools/ a
 	$(RUN) mypy $(LINT_PATHS)
 
 test: $(STAMP) check-dot lint ## every check: lint, generated files in sync, library, notebooks (nbval), grader, docker lint
-	$(RUN) $(SINGLE_THREADED) python -m pytest -n $(JOBS) --dist worksteal --cov=micrograd_plus --cov-report=term --cov-fail-under=90 --doctest-modules tests micrograd_plus grader/export.py grader/checks.py grader/verdicts.py grader/collect.py grader/parallel.py grader/database.py grader/logfilter.py grader/hardening.py
+	$(RUN) $(SINGLE_THREADED) python -m pytest -n $(JOBS) --dist worksteal --cov=micrograd_plus --cov-report=term --cov-fail-under=90 --doctest-modules tests micrograd_plus grader/export.py grader/checks.py grader/verdicts.py grader/collect.py grader/parallel.py grader/database.py grader/logfilter.py grader/hardening.py grader/partial_credit.py
 	@# one notebook at a time: kernels started at the same instant can race for the same ports
 	$(RUN) $(SINGLE_THREADED) python -m pytest -p no:xdist --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider solutions
 
@@ -176,6 +176,16 @@ test-browser: $(STAMP) check-dot ## the learner's JupyterLab in headless Chromiu
 
 test-grader-full: $(STAMP) ## every attack class of the grading regression suite (slow)
 	$(RUN) $(SINGLE_THREADED) GRADING_FULL=1 python -m pytest -p no:xdist tests/test_grading_attacks.py
+
+PER ?= region
+PARTIAL_CREDIT_LABS ?= 03_layers 04_losses 05_optimizers 06_mnist 07_benchmark
+.PHONY: partial-credit test-partial-credit-full
+partial-credit: $(STAMP) ## blank each exercise of a lab in turn, grade it: make partial-credit LAB=04_losses [PER=cell]
+	@test -n "$(LAB)" || { echo "usage: make partial-credit LAB=04_losses [PER=region|cell]"; exit 2; }
+	$(RUN) $(SINGLE_THREADED) python -m grader.partial_credit --lab $(LAB) --per $(PER) --jobs $(JOBS)
+
+test-partial-credit-full: $(STAMP) ## the blank-one-exercise check on every lab that records its checks (slow)
+	$(RUN) $(SINGLE_THREADED) python -m grader.partial_credit $(foreach l,$(PARTIAL_CREDIT_LABS),--lab $(l)) --per $(PER) --jobs $(JOBS)
 
 test-fast: $(STAMP) ## library tests only (no nbgrader runs, no training)
 	$(RUN) $(SINGLE_THREADED) python -m pytest -n $(JOBS) -m "not slow" tests

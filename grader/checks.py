@@ -47,14 +47,23 @@ def plain(value):
             "value": [float(x) if np.isfinite(x) else repr(float(x)) for x in array.ravel().tolist()]}
 
 
-def record(name: str, value, rtol: float = 1e-6, atol: float = 1e-8) -> None:
+def record(name: str, value, rtol: float = 1e-6, atol: float = 1e-8,
+           labels: str | None = None, min_accuracy: float | None = None) -> None:
     """Record ``value`` under ``name`` for the grader (see the module docstring).
 
     ``rtol``/``atol`` are read only from the reference solution's record: a submission
     cannot loosen them.
+
+    Predicted class labels are judged by accuracy instead of equality: with
+    ``labels="mnist-test"`` (a label set the grader loads itself, see
+    ``grader.verdicts.LABEL_SETS``) and ``min_accuracy=0.95`` the check passes when at least
+    that fraction of the predictions equals the true labels. Only the reference's
+    ``labels``/``min_accuracy`` count.
     """
     if not os.environ.get("MICROGRAD_PLUS_SANDBOX"):
         return
     from IPython.display import display
     payload = {"name": str(name), "rtol": float(rtol), "atol": float(atol), **plain(value)}
+    if labels is not None:
+        payload["accuracy"] = {"labels": str(labels), "min": float(min_accuracy if min_accuracy is not None else 1.0)}
     display({MIME: json.dumps(payload)}, raw=True)

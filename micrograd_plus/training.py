@@ -249,9 +249,9 @@ def fit(model, train_loader, loss_fn, optimizer, epochs, val_loader=None, schedu
         return loss
 
     for epoch in range(1, epochs + 1):
-        try:
+        try:  # only for the progress bar: a loader without a working len() trains all the same
             total = len(train_loader)
-        except TypeError:
+        except Exception:
             total = None
         bar = _progress(total, f"epoch {epoch}/{epochs}", progress)
         start = time.perf_counter()

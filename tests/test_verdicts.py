@@ -52,3 +52,31 @@ def test_kinds_shapes_and_special_values():
     assert not matches(want, {"kind": "str", "value": "1.0"})
     assert not matches({"kind": "bool", "value": True}, {"kind": "bool", "value": 1})
     assert not matches(want, "anything")
+
+
+def test_recorded_predictions_are_scored_by_accuracy_on_labels_the_grader_loads():
+    from grader.verdicts import accuracy_at_least
+    want = {"name": "pred", **plain([0, 1, 2, 3, 4]), "accuracy": {"labels": "mnist-test", "min": 0.8}}
+    labels = [0, 1, 2, 3, 4]
+    assert accuracy_at_least(want, plain([0, 1, 2, 3, 0]), labels=labels)       # 4 of 5 right: 0.8
+    assert not accuracy_at_least(want, plain([0, 1, 2, 0, 0]), labels=labels)   # 0.6
+    assert not accuracy_at_least(want, plain([0, 1, 2, 3]), labels=labels)      # a prediction missing
+    assert not accuracy_at_least(want, plain("0 1 2 3 4"), labels=labels)       # not predictions
+    forged = {**plain([9, 9, 9, 9, 9]), "accuracy": {"labels": "mnist-test", "min": 0.0}}
+    assert not accuracy_at_least(want, forged, labels=labels)                   # its own threshold is ignored
+
+
+def test_accuracy_records_use_the_real_mnist_test_labels():
+    import numpy as np
+    import pytest
+    from grader.verdicts import mnist_test_labels
+    try:
+        labels = mnist_test_labels()
+    except Exception as error:  # no MNIST here
+        pytest.skip(f"MNIST is not available: {error}")
+    want = {"name": "pred", "kind": "array", "shape": [10000], "accuracy": {"labels": "mnist-test", "min": 0.95}}
+    right = labels.astype(np.float64)
+    wrong = right.copy()
+    wrong[:600] = (wrong[:600] + 1) % 10                                           # 94 % right
+    assert matches(want, plain(right)) and not matches(want, plain(wrong))
+    assert matches(want, plain(np.concatenate([wrong[:400], right[400:]])))       # 96 % right
