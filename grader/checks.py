@@ -47,14 +47,20 @@ def plain(value):
             "value": [float(x) if np.isfinite(x) else repr(float(x)) for x in array.ravel().tolist()]}
 
 
-def record(name: str, value, rtol: float = 1e-6, atol: float = 1e-8) -> None:
+def record(name: str, value, rtol: float = 1e-6, atol: float = 1e-8, judge: str | None = None,
+           threshold: float | None = None) -> None:
     """Record ``value`` under ``name`` for the grader (see the module docstring).
 
     ``rtol``/``atol`` are read only from the reference solution's record: a submission
-    cannot loosen them.
+    cannot loosen them. ``judge`` names a comparison of ``grader.verdicts.JUDGES`` that
+    replaces "equal to the reference's value" (e.g. ``"cifar10_test_accuracy"``: the
+    recorded predictions are scored against labels the grader loads itself, and must
+    reach ``threshold``); like the tolerances, it is read from the reference's record only.
     """
     if not os.environ.get("MICROGRAD_PLUS_SANDBOX"):
         return
     from IPython.display import display
     payload = {"name": str(name), "rtol": float(rtol), "atol": float(atol), **plain(value)}
+    if judge is not None:
+        payload.update(judge=str(judge), threshold=None if threshold is None else float(threshold))
     display({MIME: json.dumps(payload)}, raw=True)

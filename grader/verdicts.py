@@ -68,6 +68,9 @@ def matches(expected: dict, got: dict | None) -> bool:
     """
     if not isinstance(got, dict) or got.get("kind") != expected.get("kind"):
         return False
+    if expected.get("judge") is not None:  # the reference's record names the comparison, never the submission's
+        judge = JUDGES.get(expected["judge"])
+        return judge is not None and judge(expected, got)
     if expected["kind"] in ("str", "bool"):
         return type(got.get("value")) is type(expected["value"]) and got.get("value") == expected["value"]
     if got.get("shape") != expected.get("shape") or not isinstance(got.get("value"), list):
@@ -89,6 +92,57 @@ def matches(expected: dict, got: dict | None) -> bool:
         elif not abs(h - w) <= atol + rtol * abs(w):
             return False
     return True
+
+
+# ---------------------------------------------------------------- judges: comparisons other than equality
+def _predicted_classes(got: dict, count: int, classes: int) -> list[int] | None:
+    """The recorded values as ``count`` class indices in ``range(classes)``, or None."""
+    values = got.get("value")
+    if got.get("shape") != [count] or not isinstance(values, list) or len(values) != count:
+        return None
+    out = []
+    for v in values:
+        v = _number(v)
+        if v is None or not math.isfinite(v) or v != int(v) or not 0 <= v < classes:
+            return None
+        out.append(int(v))
+    return out
+
+
+_CIFAR10_TEST_LABELS: list[int] = []
+
+
+def cifar10_test_labels() -> list[int]:
+    """The 10 000 labels of the official CIFAR-10 test batch, from the course's checksummed copy (read once)."""
+    if not _CIFAR10_TEST_LABELS:
+        from micrograd_plus import data
+        folder = data.data_root() / data.CIFAR10.name
+        spec = next(f for f in data.CIFAR10.files if f.name == "test_batch.bin")
+        if not (folder / spec.name).is_file():
+            data.fetch(data.CIFAR10)
+        _, labels = data._read_cifar_batch(data.verify_file(folder / spec.name, spec))
+        _CIFAR10_TEST_LABELS.extend(int(y) for y in labels)
+    return _CIFAR10_TEST_LABELS
+
+
+def cifar10_test_accuracy(expected: dict, got: dict) -> bool:
+    """Are the recorded predictions right on more than ``expected["threshold"]`` of the CIFAR-10 test set?
+
+    The labels are loaded here, by the grader; the submission records only its predicted classes.
+
+    >>> labels = cifar10_test_labels()  # doctest: +SKIP
+    >>> cifar10_test_accuracy({"threshold": 0.7}, {"kind": "array", "shape": [10000], "value": labels})  # doctest: +SKIP
+    True
+    """
+    labels = cifar10_test_labels()
+    predicted = _predicted_classes(got, len(labels), 10)
+    if predicted is None:
+        return False
+    correct = sum(p == y for p, y in zip(predicted, labels))
+    return correct / len(labels) > float(expected.get("threshold") or 0.0)
+
+
+JUDGES = {"cifar10_test_accuracy": cifar10_test_accuracy}
 
 
 def verdict(cell, expected: dict[str, dict] | None) -> tuple[bool, list[str]]:

@@ -13,7 +13,7 @@ from importlib import import_module as _import_module
 
 __version__ = "0.1.0"
 
-SUBMODULES = ("scalar_nn", "value", "gradcheck", "tensor", "layers", "functional", "losses", "nn", "optim", "optimizers", "schedulers", "data", "training", "manual", "tensor_graph", "hooks", "init", )
+SUBMODULES = ("scalar_nn", "value", "gradcheck", "tensor", "layers", "functional", "losses", "nn", "optim", "optimizers", "schedulers", "data", "training", "manual", "tensor_graph", "hooks", "init", "cnn", "conv", "images", )
 
 _OWNER = {
     "Neuron": "scalar_nn",
@@ -164,6 +164,37 @@ _OWNER = {
     "kaiming_uniform_": "init",
     "kaiming_normal_": "init",
     "orthogonal_": "init",
+    "CIFAR10_MEAN": "cnn",
+    "CIFAR10_STD": "cnn",
+    "cifar_cnn": "cnn",
+    "predict_classes": "cnn",
+    "save_weights": "cnn",
+    "load_weights": "cnn",
+    "train_cnn": "cnn",
+    "CONV_OPS": "conv",
+    "conv_output_size": "conv",
+    "windows": "conv",
+    "im2col": "conv",
+    "col2im": "conv",
+    "Conv2dFunction": "conv",
+    "conv2d": "conv",
+    "Conv2d": "conv",
+    "check_conv_op": "conv",
+    "MaxPool2dFunction": "conv",
+    "max_pool2d": "conv",
+    "MaxPool2d": "conv",
+    "AvgPool2dFunction": "conv",
+    "avg_pool2d": "conv",
+    "adaptive_avg_pool2d": "conv",
+    "AvgPool2d": "conv",
+    "AdaptiveAvgPool2d": "conv",
+    "BatchNorm2dFunction": "conv",
+    "batch_norm2d": "conv",
+    "BatchNorm2d": "conv",
+    "channel_stats": "images",
+    "normalize": "images",
+    "random_crop_flip": "images",
+    "ImageLoader": "images",
 }
 
 __all__ = [*_OWNER, *SUBMODULES]

@@ -52,3 +52,33 @@ def test_kinds_shapes_and_special_values():
     assert not matches(want, {"kind": "str", "value": "1.0"})
     assert not matches({"kind": "bool", "value": True}, {"kind": "bool", "value": 1})
     assert not matches(want, "anything")
+
+
+# ---------------------------------------------------------------- judges: the CIFAR-10 test accuracy
+def test_cifar10_accuracy_judge_scores_recorded_predictions_against_the_grader_s_labels():
+    import pytest
+    from grader import verdicts
+    from micrograd_plus.data import DatasetError
+    try:
+        labels = verdicts.cifar10_test_labels()
+    except DatasetError as error:
+        pytest.skip(f"CIFAR-10 is not available here: {error}")
+    assert len(labels) == 10000 and set(labels) == set(range(10))
+    want = {"name": "p", "kind": "array", "shape": [1], "value": [0.0], "judge": "cifar10_test_accuracy", "threshold": 0.7}
+
+    def got(values):
+        return {"name": "p", **plain(values)}
+    right = list(labels)
+    assert matches(want, got(right))
+    wrong = [(y + 1) % 10 for y in labels]
+    seventy = right[:7000] + wrong[7000:]                 # exactly 70%: not more than 70%
+    assert not matches(want, got(seventy))
+    assert matches(want, got(right[:7001] + wrong[7001:]))
+    assert not matches(want, got(right[:9999]))           # wrong length
+    assert not matches(want, got([y + 0.5 for y in right]))  # not class indices
+    assert not matches(want, got([10] + right[1:]))       # out of range
+    assert not matches(want, {"name": "p", "kind": "str", "value": "0.99"})
+    assert not matches({**want, "judge": "no_such_judge"}, got(right))
+    # the submission cannot choose the judge: only the reference's record names it
+    plain_want = {"name": "p", "kind": "array", "shape": [3], "value": [1.0, 2.0, 3.0], "rtol": 1e-6, "atol": 0.0}
+    assert not matches(plain_want, {**got([1, 2, 4]), "judge": "cifar10_test_accuracy", "threshold": 0.0})
