@@ -12,8 +12,9 @@ import time
 
 import numpy as np
 
-from .conv import BatchNorm2d, Conv2d, MaxPool2d
-from .images import ImageLoader, channel_stats, normalize
+if "Conv2d" not in globals():  # run inside lab 10's notebook, the layers and loader defined above (yours) are used
+    from micrograd_plus.conv import BatchNorm2d, Conv2d, MaxPool2d
+    from micrograd_plus.images import ImageLoader, channel_stats, normalize
 from .layers import Flatten, Linear, ReLU, Sequential
 from .losses import CrossEntropyLoss
 from .optimizers import Adam
