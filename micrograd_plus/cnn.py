@@ -57,12 +57,26 @@ def predict_classes(model, X, batch_size=500):
 
 
 def save_weights(model, path):
-    """Write the model's parameters and buffers (``state_dict``) to an ``.npz`` file."""
+    """Write the model's parameters and buffers (``state_dict``) to an ``.npz`` file.
+
+    Example:
+        >>> import os, tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "w.npz"); save_weights(cifar_cnn(), path)
+        >>> os.path.getsize(path) < 1_000_000
+        True
+    """
     np.savez(path, **model.state_dict())
 
 
 def load_weights(model, path):
-    """Load an ``.npz`` written by :func:`save_weights` into ``model``; returns the model."""
+    """Load an ``.npz`` written by :func:`save_weights` into ``model``; returns the model.
+
+    Example:
+        >>> import os, tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "w.npz"); save_weights(cifar_cnn(rng=0), path)
+        >>> bool((load_weights(cifar_cnn(rng=1), path)[0].weight.data == cifar_cnn(rng=0)[0].weight.data).all())
+        True
+    """
     with np.load(path) as saved:
         model.load_state_dict({key: saved[key] for key in saved.files})
     return model
@@ -74,6 +88,13 @@ def train_cnn(model, X_train, y_train, X_test, y_test, epochs=10, batch_size=128
 
     ``X_*`` are normalised images. Returns the history: one dict per epoch (train loss and accuracy,
     test accuracy, seconds). With ``weights_path`` the weights are saved after every epoch.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> X, y = rng.normal(size=(8, 3, 32, 32)).astype(np.float32), rng.integers(0, 10, 8)
+        >>> history = train_cnn(cifar_cnn(), X, y, None, None, epochs=1, batch_size=4, log=None)
+        >>> sorted(history[0])
+        ['epoch', 'epoch_seconds', 'test_acc', 'total_seconds', 'train_acc', 'train_loss']
     """
     loader = ImageLoader(X_train, y_train, batch_size, shuffle=True, augment=True, drop_last=True, seed=seed)
     optimizer = Adam(model.parameters(), lr=lr)
