@@ -129,8 +129,13 @@ data: $(STAMP) ## download MNIST (or import it: make data FROM=/path/to/folder)
 fuzz: $(STAMP) ## random programs in micrograd_plus vs PyTorch: make fuzz N=10000 (prints mismatches=0 of N)
 	$(RUN) $(SINGLE_THREADED) python -m tests.test_fuzz --n $(or $(N),10000)
 
-bench: $(STAMP) ## micrograd_plus vs PyTorch vs hand-written NumPy on the course MLP
+bench: $(STAMP) ## micrograd_plus vs PyTorch vs hand-written NumPy on the course MLP, and lab 10's CNN vs PyTorch
 	$(RUN) python bench/run.py
+	$(RUN) $(SINGLE_THREADED) python bench/cnn.py
+
+cifar: $(STAMP) ## lab 10's CNN on CIFAR-10 on one CPU core, 10 epochs (~20 min idle; EPOCHS=...) -> results/10_conv/
+	$(RUN) $(SINGLE_THREADED) python -m micrograd_plus.cnn --epochs $(or $(EPOCHS),10) --out results/10_conv
+.PHONY: cifar
 
 docs: $(STAMP) ## regenerate docs/API.md from the docstrings
 	$(RUN) python -m tools.apidoc

@@ -191,7 +191,11 @@ class SandboxedExecute(NbGraderPreprocessor):
         SandboxedExecute.done = getattr(SandboxedExecute, "done", 0) + 1
         total = os.environ.get("MICROGRAD_PLUS_BATCH_SIZE", "?")
         print(f"  [{SandboxedExecute.done}/{total}] grading {student}/{lab} in the sandbox ...", file=sys.stderr, flush=True)
-        outcome = sandbox.execute(nb, ROOT, lab, timeout)
+        from pathlib import Path
+
+        from grader.release import REFERENCE_ONLY
+        folder = Path(resources.get("metadata", {}).get("path") or ".")
+        outcome = sandbox.execute(nb, ROOT, lab, timeout, submitted_files=[folder / f for f in REFERENCE_ONLY])
         reason = outcome.reason
         if reason is None:
             executed = outcome.notebook.cells

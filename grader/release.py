@@ -50,6 +50,11 @@ def tidy(path: Path) -> None:
     nbformat.write(nb, str(path))
 
 
+# Files of a solution folder that the reference run needs but learners must produce themselves
+# (lab 10's trained weights): never released.
+REFERENCE_ONLY = ("cnn_weights.npz",)
+
+
 def lab_names(lab: str | None = None) -> list[str]:
     """Names of the labs in solutions/ in course order (``01_value``, ``02_tensor``, ...)."""
     return [nb.parent.name for nb in lab_notebooks(ROOT / "solutions", lab)]
@@ -63,6 +68,8 @@ def release(lab: str | None = None) -> None:
             cwd=ROOT, check=True,
         )
         tidy(ROOT / "labs" / name / f"{name}.ipynb")
+        for file in REFERENCE_ONLY:
+            (ROOT / "labs" / name / file).unlink(missing_ok=True)
 
 
 def main(argv: list[str] | None = None) -> int:

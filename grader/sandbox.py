@@ -172,13 +172,18 @@ def _data_binds(root: Path) -> tuple[list[str], dict[str, str]]:
 
 
 # ---------------------------------------------------------------- running
+SUBMITTED_FILE_LIMIT = 8 * 2**20  # bytes of one file a learner hands in with the notebook (lab 10's weights)
+
+
 def execute(nb, root: Path, lab: str, cell_timeout: int, wall_limit: int | None = None,
-            lab_files: Path | None = None, progress=None) -> Outcome:
+            lab_files: Path | None = None, progress=None, submitted_files=()) -> Outcome:
     """Execute notebook ``nb`` (not modified) of ``lab`` in a fresh sandbox; see the module docstring.
 
     ``lab_files``: a folder whose other files (helpers, small data) are copied next to the
-    notebook (default ``<root>/labs/<lab>``, the released lab). ``progress(done, total)`` is
-    called as cells finish.
+    notebook (default ``<root>/labs/<lab>``, the released lab). ``submitted_files``: files the
+    learner handed in with the notebook (``grader.release.REFERENCE_ONLY``, e.g. lab 10's trained
+    weights), copied next to it when they are plain files of at most ``SUBMITTED_FILE_LIMIT`` bytes.
+    ``progress(done, total)`` is called as cells finish.
     """
     exe = bwrap()
     code_cells = sum(c.cell_type == "code" for c in nb.cells)
@@ -193,6 +198,10 @@ def execute(nb, root: Path, lab: str, cell_timeout: int, wall_limit: int | None 
         if source.is_dir():
             shutil.copytree(source, lab_dir, ignore=shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints", "__pycache__"))
         lab_dir.mkdir(exist_ok=True)
+        for file in submitted_files:
+            file = Path(file)
+            if file.is_file() and not file.is_symlink() and file.stat().st_size <= SUBMITTED_FILE_LIMIT:
+                shutil.copyfile(file, lab_dir / file.name)
         nbformat.write(nb, lab_dir / f"{lab}.ipynb")
         pkg = work / "pkg"
         shutil.copytree(staged_package(root, lab), pkg / "micrograd_plus")

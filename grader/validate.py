@@ -73,7 +73,9 @@ def validate(notebook: Path, lab: str | None = None) -> int:
     print(f"validating {notebook} as lab {lab} (every cell runs in the grading sandbox; "
           "this takes as long as running the notebook)", flush=True)
     files = ROOT / "labs" / lab if (ROOT / "labs" / lab).is_dir() else notebook.parent
-    outcome = sandbox.execute(nb, ROOT, lab, timeout, lab_files=files)
+    from grader.release import REFERENCE_ONLY
+    outcome = sandbox.execute(nb, ROOT, lab, timeout, lab_files=files,
+                              submitted_files=[notebook.parent / f for f in REFERENCE_ONLY])
     if outcome.notebook is None:
         print(f"\nVALIDATION FAILED for {notebook.name}: the notebook could not be run to the end: {outcome.reason}")
         return 1

@@ -65,8 +65,19 @@ def mnist_test_labels():
     return data.read_idx(data.verify_file(folder / spec.name, spec))
 
 
+def cifar10_test_labels():
+    """The 10 000 labels of the official CIFAR-10 test batch, read and checksum-verified here (trusted side)."""
+    from micrograd_plus import data
+    folder = data.data_root() / data.CIFAR10.name
+    spec = next(f for f in data.CIFAR10.files if f.name == "test_batch.bin")
+    if not (folder / spec.name).is_file():
+        data.fetch(data.CIFAR10)
+    _, labels = data._read_cifar_batch(data.verify_file(folder / spec.name, spec))
+    return labels
+
+
 # label sets a recorded check can be scored against (``record(..., labels=NAME, min_accuracy=...)``)
-LABEL_SETS = {"mnist-test": mnist_test_labels}
+LABEL_SETS = {"mnist-test": mnist_test_labels, "cifar10-test": cifar10_test_labels}
 _LABELS_CACHE: dict[str, list[float]] = {}
 
 
@@ -134,6 +145,8 @@ def matches(expected: dict, got: dict | None) -> bool:
         elif not abs(h - w) <= atol + rtol * abs(w):
             return False
     return True
+
+
 
 
 def verdict(cell, expected: dict[str, dict] | None) -> tuple[bool, list[str]]:

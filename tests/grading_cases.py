@@ -200,6 +200,18 @@ CASES = [
         hidden_cells=("test_torch_optimizers",),
         kinds=("reference", "blank", "deleted", "hidden"),
     ),
+    LabCase(
+        # Each full submission trains one short epoch on 2 000 images and predicts the 10 000 test images
+        # twice: few kinds. Its trained weights (cnn_weights.npz) are handed in with the notebook. The hidden
+        # bug: BatchNorm2d's backward without affine parameters forgets 1/sigma; the visible checks all use gamma.
+        lab="10_conv", timeout=120,
+        blank_cell="test_im2col", delete_cell="test_avgpool",
+        loop_function="random_crop_flip", loop_cells=("test_augment",),
+        hidden_bug=("scale = inv_std if weight is None else inv_std * weight",
+                    "scale = np.ones_like(inv_std) if weight is None else inv_std * weight"),
+        hidden_cells=("test_batchnorm2d",),
+        kinds=("reference", "blank", "hidden"),
+    ),
 ]
 
 

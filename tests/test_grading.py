@@ -25,6 +25,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from grader.release import REFERENCE_ONLY
 from tests.grading_cases import CASES, LabCase, toy_lab
 
 pytestmark = pytest.mark.slow
@@ -206,6 +207,9 @@ def autograde_all(case: LabCase, course: Path) -> tuple[dict[str, tuple], float]
         path = course / "grader" / "submitted" / kind / case.lab / f"{case.lab}.ipynb"
         path.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(submission(case, kind, course), path)
+        for file in REFERENCE_ONLY:  # what a learner hands in with the notebook (lab 10's trained weights)
+            if (course / "solutions" / case.lab / file).is_file():
+                shutil.copy2(course / "solutions" / case.lab / file, path.parent / file)
     start = time.perf_counter()
     proc = grader(course, "autograde", "--lab", case.lab, timeout=case.timeout)
     seconds = time.perf_counter() - start
@@ -258,10 +262,15 @@ def check_the_attacks_are_real(course: Path, case: LabCase):
 def check_hidden_bug_passes_validate(course: Path, case: LabCase):
     path = course / "labs" / case.lab / "hidden_check.ipynb"
     nbformat.write(submission(case, "hidden", course), path)
+    handed_in = [course / "solutions" / case.lab / f for f in REFERENCE_ONLY if (course / "solutions" / case.lab / f).is_file()]
+    for file in handed_in:  # the learner's files next to the notebook (lab 10's trained weights)
+        shutil.copy2(file, path.parent / file.name)
     try:
         proc = grader(course, "validate", "--notebook", str(path), timeout=case.timeout * 4)
     finally:
         path.unlink()
+        for file in handed_in:
+            (path.parent / file.name).unlink()
     assert proc.returncode == 0, proc.stdout
     assert "PASSED" in proc.stdout
 

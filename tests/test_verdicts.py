@@ -80,3 +80,27 @@ def test_accuracy_records_use_the_real_mnist_test_labels():
     wrong[:600] = (wrong[:600] + 1) % 10                                           # 94 % right
     assert matches(want, plain(right)) and not matches(want, plain(wrong))
     assert matches(want, plain(np.concatenate([wrong[:400], right[400:]])))       # 96 % right
+
+
+def test_accuracy_records_use_the_real_cifar10_test_labels():
+    import numpy as np
+    import pytest
+    from grader.verdicts import cifar10_test_labels
+    from micrograd_plus.data import DatasetError
+    try:
+        labels = np.asarray(cifar10_test_labels())
+    except DatasetError as error:
+        pytest.skip(f"CIFAR-10 is not available here: {error}")
+    assert labels.shape == (10000,) and set(labels.tolist()) == set(range(10))
+    want = {"name": "p", "kind": "array", "shape": [10000], "accuracy": {"labels": "cifar10-test", "min": 0.7}}
+    right = labels.astype(np.float64)
+    wrong = (right + 1) % 10
+    assert matches(want, plain(right))
+    assert not matches(want, plain(np.concatenate([right[:6999], wrong[6999:]])))  # 69.99 %
+    assert matches(want, plain(np.concatenate([right[:7000], wrong[7000:]])))      # 70 %
+    assert not matches(want, plain(right[:9999]))                                   # a prediction missing
+    assert not matches(want, plain(right + 0.5))                                    # not class indices
+    assert not matches(want, {"name": "p", "kind": "str", "value": "0.99"})
+    # the submission cannot turn an equality check into an accuracy check
+    plain_want = {"name": "p", "kind": "array", "shape": [3], "value": [1.0, 2.0, 3.0], "rtol": 1e-6, "atol": 0.0}
+    assert not matches(plain_want, {**plain([1, 2, 4]), "accuracy": {"labels": "cifar10-test", "min": 0.0}})
