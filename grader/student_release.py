@@ -32,6 +32,8 @@ GRADER_FILES = ("__init__.py", "nbgrader_config.py", "export.py", "validate.py",
                 "hardening.py", "mylabs.py", "validation_report.py", "learner_lab.py", "sandbox.py",
                 "sandbox_runner.py", "checks.py", "verdicts.py")
 LEARNER_JUPYTER = ("grader", "jupyter", "learner")  # the learner's JupyterLab configuration
+# trained reference weights: a learner hands in weights they trained (lab 10's graded accuracy)
+REFERENCE_RESULTS = {Path("results/10_conv/cnn_weights.npz")}
 
 README = """# MicroGrad+ (learner edition)
 
@@ -57,13 +59,24 @@ def _tracked_files() -> list[Path]:
     return [p.relative_to(ROOT) for p in ROOT.rglob("*") if p.is_file() and ".venv" not in p.parts and ".git" not in p.parts]
 
 
+def ships(rel: Path) -> bool:
+    """Does the learner edition include the tracked file ``rel``?
+
+    >>> ships(Path("labs/01_value/01_value.ipynb")), ships(Path("solutions/01_value/01_value.ipynb"))
+    (True, False)
+    >>> ships(Path("results/10_conv/cnn_weights.npz")), ships(Path("results/10_conv/train.log"))
+    (False, True)
+    """
+    if rel.parts[0] in LEAVE_OUT or rel.parts[0] == "micrograd_plus" or rel in REFERENCE_RESULTS:
+        return False
+    return not (rel.parts[0] == "grader" and rel.name not in GRADER_FILES and rel.parts[:3] != LEARNER_JUPYTER)
+
+
 def build(dest: Path) -> Path:
     if dest.exists():
         shutil.rmtree(dest)
     for rel in _tracked_files():
-        if rel.parts[0] in LEAVE_OUT or rel.parts[0] == "micrograd_plus":
-            continue
-        if rel.parts[0] == "grader" and rel.name not in GRADER_FILES and rel.parts[:3] != LEARNER_JUPYTER:
+        if not ships(rel):
             continue
         if not (ROOT / rel).is_file():
             continue
