@@ -1155,7 +1155,7 @@ class GetItem(Function):
         return out
 
 
-# %% ../solutions/02_tensor/02_tensor.ipynb #co056
+# %% ../solutions/02_tensor/02_tensor.ipynb #co058
 class Where(Function):
     """``where(condition, x, y)``: ``x`` where the condition holds, else ``y``; the gradient goes the same way.
 
