@@ -3,13 +3,13 @@
 # %% auto #0
 __all__ = ['Neuron', 'Layer', 'MLP', 'make_moons', 'max_margin_loss', 'binary_accuracy', 'plot_decision_boundary']
 
-# %% ../solutions/01_value/01_value.ipynb #co043
+# %% ../solutions/01_value/01_value.ipynb #co045
 import numpy as np
 
 if __name__ != "__main__":  # in the package; in the notebook, Value is the class defined above
     from .value import Value
 
-# %% ../solutions/01_value/01_value.ipynb #co044
+# %% ../solutions/01_value/01_value.ipynb #co046
 class Module:
     """The base of the scalar networks: ``parameters()``, ``zero_grad()``, ``load_parameters()``."""
 
@@ -141,7 +141,7 @@ class MLP(Module):
     def __repr__(self):
         return f"MLP of [{', '.join(str(layer) for layer in self.layers)}]"
 
-# %% ../solutions/01_value/01_value.ipynb #co049
+# %% ../solutions/01_value/01_value.ipynb #co051
 def make_moons(n_samples: int = 100, noise: float = 0.1, seed=None, shuffle: bool = True):
     """Two interleaving half circles, a toy binary classification data set.
 
@@ -177,7 +177,7 @@ def make_moons(n_samples: int = 100, noise: float = 0.1, seed=None, shuffle: boo
         X, y = X[order], y[order]
     return X + rng.normal(scale=noise, size=X.shape), y
 
-# %% ../solutions/01_value/01_value.ipynb #co052
+# %% ../solutions/01_value/01_value.ipynb #co054
 def max_margin_loss(model, X, y, alpha: float = 1e-4):
     """The mean hinge loss ``relu(1 - y * score)`` plus ``alpha`` times the sum of squared parameters.
 
@@ -223,7 +223,7 @@ def binary_accuracy(model, X, y) -> float:
     right = sum((float(label) > 0) == (model([float(x) for x in row]).data > 0) for row, label in zip(X, y))
     return right / len(y)
 
-# %% ../solutions/01_value/01_value.ipynb #co058
+# %% ../solutions/01_value/01_value.ipynb #co060
 def plot_decision_boundary(model, X, y, ax=None, step: float = 0.1):
     """Shade the plane by the sign of ``model``'s score and scatter the points ``X`` coloured by ``y``.
 
