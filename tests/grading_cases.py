@@ -113,9 +113,10 @@ CASES = [
         hidden_bug=("np.maximum(1e-8, np.abs(x) + np.abs(y))", "np.maximum(1e-12, np.abs(x) + np.abs(y))"),
         hidden_cells=("test_gradcheck",),
         allclose_bug=("return x + y\n", "return x + y + 1e-3\n"),  # Add's forward: its gradient stays right
-        allclose_cells=("test_elementwise", "test_broadcast", "test_all_ops"),
+        # (test_backward_engine records the value of its chain of additions)
+        allclose_cells=("test_backward_engine", "test_elementwise", "test_broadcast", "test_all_ops"),
         gradcheck_bug=("out[ctx.index] = grad\n", "out[ctx.index] = 2 * grad\n"),  # basic indexing's backward
-        gradcheck_cells=("test_shape_ops",), gradcheck_names=("course_check_gradient",),
+        gradcheck_cells=("test_shape_ops", "test_all_ops"), gradcheck_names=("course_check_gradient",),
         alternatives=("closures",),  # the documents' _backward closures on arrays, no Function/ctx
     ),
     LabCase(
