@@ -91,7 +91,7 @@ CASES = [
         # collector work hard; a micrograd-style submission is slower still) and an infinite loop in exp
         # would cost it twice (that demo cell and test_exp_log): no loop kind (exit covers those cells).
         # The graded op cells check with course_check_op (a locked cell) and record their results: the gradcheck
-        # attack replaces it (and numpy.allclose) in the unlocked demo cell that follows it.
+        # attack replaces it (and numpy.allclose) right after its definition (the demo cell after it fails first).
         lab="01_value", timeout=180, blank_cell="test_add_sub", delete_cell="test_pow",
         loop_function="exp", loop_cells=("test_exp_log",),
         # a division gradient off by 1e-9: inside the visible checks' tolerance, not the hidden exact values
@@ -100,7 +100,7 @@ CASES = [
         hidden_cells=("test_mul_div", "test_neg_reflected"),  # 1 / a is a division too
         gradcheck_bug=("self.grad += e * out.grad\n", "self.grad += 2 * e * out.grad\n"), gradcheck_cells=("test_exp_log",),
         gradcheck_module="micrograd_plus.value", gradcheck_names=("course_check_op",),
-        gradcheck_cell="gradient relative error < 1e-6",
+        gradcheck_cell="def course_check_op(",
         kinds=("reference", "blank", "pass_cell", "deleted", "exit", "import_error", "hidden", "gradcheck"),
         alternatives=("closures", "stored"),  # micrograd-style closures; stored local derivatives
     ),
