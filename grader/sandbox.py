@@ -104,11 +104,9 @@ def _limits(cpu_seconds: int):
 # ---------------------------------------------------------------- the staged package
 _STAGED: dict[tuple[str, str], Path] = {}
 
-# Modules kept as the reference while their own lab is graded, because that lab's hidden
-# tests use them as the trusted checker. Known exception: lab 02's gradient checks re-run
-# with micrograd_plus.gradcheck, so a lab 02 submission can import the reference
-# rel_error/numerical_gradient. It goes when lab 02's graded cells record their checks.
-KEEP_REFERENCE = {"02_tensor": ("gradcheck",)}
+# Modules kept as the reference while their own lab is graded (none: every graded cell brings its own
+# checker or records its results for the grader).
+KEEP_REFERENCE: dict[str, tuple[str, ...]] = {}
 
 
 def _module_lab(module: Path) -> str | None:

@@ -90,7 +90,8 @@ CASES = [
         # The timeout must cover the training cell (~60 s on 2 busy cores: the closures make Python's cycle
         # collector work hard; a micrograd-style submission is slower still) and an infinite loop in exp
         # would cost it twice (that demo cell and test_exp_log): no loop kind (exit covers those cells).
-        # check_op is the lab's own helper (a given, unlocked cell): the gradcheck attack replaces it there.
+        # The graded op cells check with course_check_op (a locked cell) and record their results: the gradcheck
+        # attack replaces it (and numpy.allclose) right after its definition (the demo cell after it fails first).
         lab="01_value", timeout=180, blank_cell="test_add_sub", delete_cell="test_pow",
         loop_function="exp", loop_cells=("test_exp_log",),
         # a division gradient off by 1e-9: inside the visible checks' tolerance, not the hidden exact values
@@ -98,21 +99,27 @@ CASES = [
                     "other.grad += -out.data / other.data * out.grad * (1 + 1e-9)"),
         hidden_cells=("test_mul_div", "test_neg_reflected"),  # 1 / a is a division too
         gradcheck_bug=("self.grad += e * out.grad\n", "self.grad += 2 * e * out.grad\n"), gradcheck_cells=("test_exp_log",),
-        gradcheck_module="micrograd_plus.scalar_testing", gradcheck_names=("check_op",), gradcheck_cell="def check_op(",
+        gradcheck_module="micrograd_plus.value", gradcheck_names=("course_check_op",),
+        gradcheck_cell="def course_check_op(",
         kinds=("reference", "blank", "pass_cell", "deleted", "exit", "import_error", "hidden", "gradcheck"),
         alternatives=("closures", "stored"),  # micrograd-style closures; stored local derivatives
     ),
     LabCase(
-        # The op checks call the learner's own check_gradient (the lab teaches it); their hidden part
-        # checks again with the course's gradcheck, so the gradcheck attack does not earn them.
+        # The op checks use the course's own checker (course_check_gradient, a locked cell), not the learner's
+        # check_gradient, and record each op's results: the gradcheck attack replaces that checker (and
+        # numpy.allclose) at the end of the last solution cell; the records still lose it the cell.
         lab="02_tensor", timeout=30, blank_cell="test_matmul", delete_cell="test_unary",
         loop_function="rel_error", loop_cells=("test_gradcheck",),
         hidden_bug=("np.maximum(1e-8, np.abs(x) + np.abs(y))", "np.maximum(1e-12, np.abs(x) + np.abs(y))"),
         hidden_cells=("test_gradcheck",),
         allclose_bug=("return x + y\n", "return x + y + 1e-3\n"),  # Add's forward: its gradient stays right
-        allclose_cells=("test_elementwise", "test_broadcast", "test_all_ops"),
+        # (test_backward_engine records the value of its chain of additions)
+        allclose_cells=("test_backward_engine", "test_elementwise", "test_broadcast", "test_all_ops"),
         gradcheck_bug=("out[ctx.index] = grad\n", "out[ctx.index] = 2 * grad\n"),  # basic indexing's backward
-        gradcheck_cells=("test_shape_ops",),
+        gradcheck_cells=("test_shape_ops", "test_all_ops"), gradcheck_names=("course_check_gradient",),
+        alternatives=("closures",),  # the documents' _backward closures on arrays, no Function/ctx
+        # no loop kind (a 30 s cell timeout; exit and os_exit cover rel_error's cell): keeps the entry's cost
+        kinds=tuple(k for k in ALL_KINDS if k != "loop"),
     ),
     LabCase(
         lab="03_layers", timeout=15,
