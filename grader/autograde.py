@@ -23,8 +23,10 @@ configuration, virtualenv ``.pth`` files) is verified unchanged. A summary table
 run; the exit status is 1 when a submission could not be graded, 2 when the tree changed
 or the sandbox is unavailable.
 """
+
 from __future__ import annotations
 
+import functools
 import argparse
 import fnmatch
 import hashlib
@@ -46,8 +48,12 @@ from grader.release import release
 def tree_digest() -> dict[str, str]:
     """sha256 of every file a submission must never change: the package, the grader, the
     configuration and the virtualenv's ``.pth`` files (which run code at interpreter start)."""
-    files = [*sorted((ROOT / "micrograd_plus").rglob("*.py")), *sorted((ROOT / "grader").glob("*.py")),
-             ROOT / "nbgrader_config.py", ROOT / "pyproject.toml"]
+    files = [
+        *sorted((ROOT / "micrograd_plus").rglob("*.py")),
+        *sorted((ROOT / "grader").glob("*.py")),
+        ROOT / "nbgrader_config.py",
+        ROOT / "pyproject.toml",
+    ]
     for folder in {*site.getsitepackages(), sys.prefix}:
         files += sorted(Path(folder).glob("*.pth"))
     return {str(f): hashlib.sha256(f.read_bytes()).hexdigest() if f.exists() else "missing" for f in files}
@@ -56,6 +62,7 @@ def tree_digest() -> dict[str, str]:
 def summary(lab: str, students: list[str]) -> list[tuple[str, str, float | None, float, str]]:
     """(student, lab, score or None when not graded, max score, status) for the given submissions."""
     from nbgrader.api import MissingEntry
+
     rows, status = [], read_status(ROOT)
     with gradebook() as gb:
         max_score = gb.find_assignment(lab).max_score
@@ -75,6 +82,7 @@ def summary(lab: str, students: list[str]) -> list[tuple[str, str, float | None,
 def submission_time(folder: Path):
     """The ``timestamp.txt`` of a submitted or graded folder as a UTC datetime (None if absent)."""
     from nbgrader.utils import parse_utc
+
     path = folder / "timestamp.txt"
     if not path.is_file() or not path.read_text().strip():
         return None
@@ -93,7 +101,10 @@ def needs_grading(lab: str, student: str) -> tuple[bool, str]:
     if new is not None and (old is None or new > old):
         return True, f"resubmitted at {new:%Y-%m-%d %H:%M:%S} (graded copy: {old or 'no time'})"
     if new is None:
-        return False, "already graded (the submission has no timestamp.txt: collect it with `make collect` or grade it with STUDENT=...)"
+        return (
+            False,
+            "already graded (the submission has no timestamp.txt: collect it with `make collect` or grade it with STUDENT=...)",  # noqa: E501
+        )
     return False, f"already graded, not resubmitted since {new:%Y-%m-%d %H:%M:%S}"
 
 
@@ -113,10 +124,20 @@ def submissions(lab: str, student: str | None = None) -> list[str]:
 
 def grade_one(lab: str, student: str) -> Result:
     """One ``nbgrader autograde`` process for one submission; its log filtered."""
-    cmd = [sys.executable, "-m", "nbgrader", "autograde", lab, f"--student={student}", "--create", "--force",
-           "--log-level=WARN"]
-    proc = subprocess.run(cmd, cwd=ROOT, env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, errors="replace")
+    cmd = [
+        sys.executable,
+        "-m",
+        "nbgrader",
+        "autograde",
+        lab,
+        f"--student={student}",
+        "--create",
+        "--force",
+        "--log-level=WARN",
+    ]
+    proc = subprocess.run(
+        cmd, cwd=ROOT, env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
+    )
     log = LogFilter.for_submission(ROOT, lab, student)
     lines = [f"  {student}: {log.explain(line)}" for line in log.filter(proc.stdout)]
     if proc.returncode:
@@ -124,9 +145,15 @@ def grade_one(lab: str, student: str) -> Result:
     return Result(student, proc.returncode == 0, lines)
 
 
-def autograde(lab: str | None = None, student: str | None = None, force: bool = True, jobs: int | None = None,
-              part: tuple[int, int] | None = None) -> int:
+def autograde(
+    lab: str | None = None,
+    student: str | None = None,
+    force: bool = True,
+    jobs: int | None = None,
+    part: tuple[int, int] | None = None,
+) -> int:
     from grader import sandbox, verdicts
+
     try:
         sandbox.check()
     except sandbox.SandboxUnavailable as error:
@@ -138,8 +165,10 @@ def autograde(lab: str | None = None, student: str | None = None, force: bool = 
         return 1
     jobs = jobs or default_jobs()
     prepare_for_parallel_writers(DB_URL)
-    print(f"gradebook: {describe(DB_URL)}; {jobs} submission(s) at a time"
-          + (f"; shard {part[0]}/{part[1]}" if part else ""))
+    print(
+        f"gradebook: {describe(DB_URL)}; {jobs} submission(s) at a time"
+        + (f"; shard {part[0]}/{part[1]}" if part else "")
+    )
     rows, failures, graded, start = [], 0, 0, time.perf_counter()
     before = tree_digest()
     for name in labs:
@@ -162,16 +191,20 @@ def autograde(lab: str | None = None, student: str | None = None, force: bool = 
         verdicts.reference_records(ROOT, name, int(os.environ.get("MICROGRAD_PLUS_CELL_TIMEOUT", "300")))
         sandbox.staged_package(ROOT, name)  # and the staged package, shared by the workers
         lab_start = time.perf_counter()
-        results = run_all(students, lambda who: grade_one(name, who), jobs, f"autograde {name}")
+        results = run_all(students, functools.partial(grade_one, name), jobs, f"autograde {name}")
         graded += len(results)
         changed = [f for f, digest in tree_digest().items() if before.get(f) != digest]
         if changed:
-            print(f"error: grading {name} changed the instructor's files: {changed[:5]}\n"
-                  "The grades of this batch cannot be trusted; restore these files (git checkout) and investigate.")
+            print(
+                f"error: grading {name} changed the instructor's files: {changed[:5]}\n"
+                "The grades of this batch cannot be trusted; restore these files (git checkout) and investigate."
+            )
             return 2
         seconds = time.perf_counter() - lab_start
-        print(f"autograded {name}: {len(results)} submission(s) in {seconds:.1f} s "
-              f"({seconds / len(results):.1f} s each, {jobs} at a time)")
+        print(
+            f"autograded {name}: {len(results)} submission(s) in {seconds:.1f} s "
+            f"({seconds / len(results):.1f} s each, {jobs} at a time)"
+        )
         lab_rows = summary(name, students)
         failures += sum(row[2] is None for row in lab_rows)
         rows += lab_rows
@@ -191,16 +224,24 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lab", help="only this lab, e.g. 01_value (default: every lab with submissions)")
     parser.add_argument("--student", help="only this student (a glob, e.g. 'a*')")
-    parser.add_argument("--create", action="store_true",
-                        help="create unknown students in the gradebook (always on; kept for clarity)")
-    parser.add_argument("--only-new", action="store_true",
-                        help="grade only submissions never graded or resubmitted since (default: regrade all)")
-    parser.add_argument("--jobs", default=None,
-                        help="submissions graded at once (default: the number of cores)")
+    parser.add_argument(
+        "--create", action="store_true", help="create unknown students in the gradebook (always on; kept for clarity)"
+    )
+    parser.add_argument(
+        "--only-new",
+        action="store_true",
+        help="grade only submissions never graded or resubmitted since (default: regrade all)",
+    )
+    parser.add_argument("--jobs", default=None, help="submissions graded at once (default: the number of cores)")
     parser.add_argument("--shard", default=None, help="i/n: grade the i-th of n parts of the learners")
     args = parser.parse_args(argv)
-    return autograde(args.lab, args.student or None, force=not args.only_new, jobs=parse_jobs(args.jobs),
-                     part=parse_shard(args.shard))
+    return autograde(
+        args.lab,
+        args.student or None,
+        force=not args.only_new,
+        jobs=parse_jobs(args.jobs),
+        part=parse_shard(args.shard),
+    )
 
 
 if __name__ == "__main__":

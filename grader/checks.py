@@ -18,6 +18,7 @@ Outside grading (``make lab``, nbval) recording is a no-op: a graded cell import
     except ImportError:
         def record(*args, **kwargs): pass
 """
+
 from __future__ import annotations
 
 import json
@@ -35,20 +36,32 @@ def plain(value):
     {'kind': 'str', 'value': 'ValueError'}
     """
     import numpy as np
+
     if isinstance(value, str):
         return {"kind": "str", "value": str.__str__(value)}
     if isinstance(value, bool):
         return {"kind": "bool", "value": bool(value)}
+
     def unwrap(v):  # a Tensor/Value by its data; arrays and numbers as they are
         return v if isinstance(v, (np.ndarray, np.generic, int, float)) else getattr(v, "data", v)
+
     data = [unwrap(v) for v in value] if isinstance(value, (list, tuple)) else unwrap(value)
     array = np.array(data, dtype=np.float64)
-    return {"kind": "array", "shape": list(array.shape),
-            "value": [float(x) if np.isfinite(x) else repr(float(x)) for x in array.ravel().tolist()]}
+    return {
+        "kind": "array",
+        "shape": list(array.shape),
+        "value": [float(x) if np.isfinite(x) else repr(float(x)) for x in array.ravel().tolist()],
+    }
 
 
-def record(name: str, value, rtol: float = 1e-6, atol: float = 1e-8,
-           labels: str | None = None, min_accuracy: float | None = None) -> None:
+def record(
+    name: str,
+    value,
+    rtol: float = 1e-6,
+    atol: float = 1e-8,
+    labels: str | None = None,
+    min_accuracy: float | None = None,
+) -> None:
     """Record ``value`` under ``name`` for the grader (see the module docstring).
 
     ``rtol``/``atol`` are read only from the reference solution's record: a submission
@@ -63,6 +76,7 @@ def record(name: str, value, rtol: float = 1e-6, atol: float = 1e-8,
     if not os.environ.get("MICROGRAD_PLUS_SANDBOX"):
         return
     from IPython.display import display
+
     payload = {"name": str(name), "rtol": float(rtol), "atol": float(atol), **plain(value)}
     if labels is not None:
         payload["accuracy"] = {"labels": str(labels), "min": float(min_accuracy if min_accuracy is not None else 1.0)}

@@ -22,6 +22,7 @@ only by a newer one. Learners and their LMS ids are recorded in ``grader/learner
 (used by ``make grades``). Every file that is not collected is listed with the reason,
 and the exit status is then 1; no learner folder is left without a notebook.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,8 +42,9 @@ LEARNERS = GRADER / "learners.csv"
 LEARNER_FIELDS = ["student", "name", "lms", "lms_user_id", "email"]
 
 MOODLE = re.compile(r"(?:^|/)(?P<name>[^/_]+)_(?P<pid>\d+)_assignsubmission_file_/?(?P<upload>[^/]+)$")
-CANVAS = re.compile(r"^(?P<login>[A-Za-z0-9.\-]+?)(?:_(?P<late>late))?_(?P<uid>\d+)_(?P<aid>\d+)_(?P<upload>.+)$",
-                    re.IGNORECASE)
+CANVAS = re.compile(
+    r"^(?P<login>[A-Za-z0-9.\-]+?)(?:_(?P<late>late))?_(?P<uid>\d+)_(?P<aid>\d+)_(?P<upload>.+)$", re.IGNORECASE
+)
 PLAIN = re.compile(r"^(?P<sid>[A-Za-z0-9][A-Za-z0-9.\-]*)_(?P<upload>.+)$")
 SUFFIX = re.compile(r"(?:\s*\((?P<paren>\d+)\)|-Copy(?P<copy>\d*)|\s+copy|-(?P<dash>\d+))$", re.IGNORECASE)
 STAMP = re.compile(r"(?P<y>20\d\d)-(?P<mo>\d\d)-(?P<d>\d\d)[-_ T](?P<h>\d\d)[-:](?P<mi>\d\d)[-:](?P<s>\d\d)")
@@ -55,7 +57,9 @@ def learner_id(name: str) -> str:
     >>> learner_id("Zoë O'Brien"), learner_id("  José  María de la Cruz "), learner_id("Łukasz Żak")
     ('zoe-obrien', 'jose-maria-de-la-cruz', 'lukasz-zak')
     """
-    name = name.translate(str.maketrans({"ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "ß": "ss", "đ": "d", "Đ": "D"}))
+    name = name.translate(
+        {ord(k): v for k, v in {"ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "ß": "ss", "đ": "d", "Đ": "D"}.items()}
+    )
     ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
     ascii_name = re.sub(r"['’`´]", "", ascii_name.lower())
     return re.sub(r"[^a-z0-9]+", "-", ascii_name).strip("-")
@@ -77,16 +81,16 @@ def strip_suffixes(stem: str) -> tuple[str, int]:
             return stem, number or 0
         found = m.group("paren") or m.group("dash") or m.group("copy") or "1"
         number = int(found) if number is None else number
-        stem = stem[:m.start()]
+        stem = stem[: m.start()]
 
 
 @dataclass
 class Entry:
-    path: str                 # name in the archive
+    path: str  # name in the archive
     student: str
-    name: str                 # the person's name as the LMS wrote it ('' if unknown)
-    lms: str                  # moodle, canvas or plain
-    lms_id: str               # Canvas user id / Moodle participant id ('' for plain names)
+    name: str  # the person's name as the LMS wrote it ('' if unknown)
+    lms: str  # moodle, canvas or plain
+    lms_id: str  # Canvas user id / Moodle participant id ('' for plain names)
     time: datetime
     suffix: int
     attachment: int
@@ -105,19 +109,24 @@ def parse(path: str, lab: str, zip_time: datetime) -> Entry | str:
         if not upload.lower().endswith(".ipynb"):
             reason = reason or "not a notebook (.ipynb)"
             continue
-        stem, suffix = strip_suffixes(upload[:-len(".ipynb")])
+        stem, suffix = strip_suffixes(upload[: -len(".ipynb")])
         if not stem.endswith(lab):
             other = re.search(r"\d\d_[A-Za-z0-9]+$", stem)
-            reason = reason or (f"a notebook of {other.group(0)}, not of {lab}" if other and other.group(0) != lab
-                                else f"not named after {lab}.ipynb")
+            reason = reason or (
+                f"a notebook of {other.group(0)}, not of {lab}"
+                if other and other.group(0) != lab
+                else f"not named after {lab}.ipynb"
+            )
             continue
         if kind is not None:
             break
     else:
-        whole = base[:-len(".ipynb")] if base.lower().endswith(".ipynb") else ""
+        whole = base[: -len(".ipynb")] if base.lower().endswith(".ipynb") else ""
         if whole and strip_suffixes(whole)[0].endswith(lab):
-            return ("the learner cannot be told from the name (expected Moodle's 'Full Name_123_assignsubmission_file_', "
-                    f"Canvas's 'login_123_456_' or '<learner id>_{lab}.ipynb')")
+            return (
+                "the learner cannot be told from the name (expected Moodle's 'Full Name_123_assignsubmission_file_', "
+                f"Canvas's 'login_123_456_' or '<learner id>_{lab}.ipynb')"
+            )
         if not base.lower().endswith(".ipynb"):
             return "not a notebook (.ipynb)"
         return reason or f"not named after {lab}.ipynb"
@@ -125,14 +134,27 @@ def parse(path: str, lab: str, zip_time: datetime) -> Entry | str:
     canvas = match if kind == "canvas" else None
     plain = match if kind == "plain" else None
     stamp = STAMP.search(base)
-    time = (datetime(*(int(stamp.group(k)) for k in ("y", "mo", "d", "h", "mi", "s")), tzinfo=timezone.utc)
-            if stamp else zip_time)
+    time = (
+        datetime(*[int(stamp.group(k)) for k in ("y", "mo", "d", "h", "mi", "s")], tzinfo=timezone.utc)  # type: ignore[misc,arg-type]
+        if stamp
+        else zip_time
+    )
     if moodle:
         name = " ".join(moodle.group("name").split())
         return Entry(path, learner_id(name), name, "moodle", moodle.group("pid"), time, suffix, 0)
     if canvas:
-        return Entry(path, canvas.group("login").lower(), "", "canvas", canvas.group("uid"), time, suffix,
-                     int(canvas.group("aid")), late=bool(canvas.group("late")))
+        return Entry(
+            path,
+            canvas.group("login").lower(),
+            "",
+            "canvas",
+            canvas.group("uid"),
+            time,
+            suffix,
+            int(canvas.group("aid")),
+            late=bool(canvas.group("late")),
+        )
+    assert plain is not None
     return Entry(path, plain.group("sid"), "", "plain", "", time, suffix, 0)
 
 
@@ -168,6 +190,7 @@ def remove_empty_folders(lab: str) -> None:
 
 def collect(archive: Path, lab: str) -> int:
     import nbformat
+
     if not zipfile.is_zipfile(archive):
         print(f"error: {archive} is not a zip archive")
         return 2
@@ -178,7 +201,7 @@ def collect(archive: Path, lab: str) -> int:
     learners = read_learners()
     skipped: list[tuple[str, str]] = []
     entries: dict[str, list[tuple[Entry, bytes]]] = {}
-    moodle_ids: dict[str, str] = {}   # learner id -> participant id seen in this archive
+    moodle_ids: dict[str, str] = {}  # learner id -> participant id seen in this archive
     with zipfile.ZipFile(archive) as zf:
         for info in zf.infolist():
             if info.is_dir() or IGNORED.search(info.filename):
@@ -198,12 +221,16 @@ def collect(archive: Path, lab: str) -> int:
                 seen = moodle_ids.setdefault(entry.student, entry.lms_id)
                 if seen != entry.lms_id:
                     entry.student = f"{entry.student}-{entry.lms_id}"
-                    print(f"warning: two learners named {entry.name!r}: {info.filename} is collected as {entry.student}")
+                    print(
+                        f"warning: two learners named {entry.name!r}: {info.filename} is collected as {entry.student}"
+                    )
             known = learners.get(entry.student)
             if entry.lms == "canvas" and known and known["lms_user_id"] not in ("", entry.lms_id):
                 entry.student = f"{entry.student}-{entry.lms_id}"
-                print(f"warning: Canvas login {known['student']} belongs to user {known['lms_user_id']}; "
-                      f"{info.filename} (user {entry.lms_id}) is collected as {entry.student}")
+                print(
+                    f"warning: Canvas login {known['student']} belongs to user {known['lms_user_id']}; "
+                    f"{info.filename} (user {entry.lms_id}) is collected as {entry.student}"
+                )
             entries.setdefault(entry.student, []).append((entry, data))
 
     collected, unchanged, older, late = [], [], [], []
@@ -212,18 +239,23 @@ def collect(archive: Path, lab: str) -> int:
         files.sort(key=lambda item: (item[0].time, item[0].suffix, item[0].attachment, item[0].path))
         entry, data = files[-1]
         if len(files) > 1:
-            print(f"{student}: {len(files)} files in the archive; keeping the latest, {entry.path} "
-                  f"({stamp_text(entry.time)}), not {', '.join(e.path for e, _ in files[:-1])}")
+            print(
+                f"{student}: {len(files)} files in the archive; keeping the latest, {entry.path} "
+                f"({stamp_text(entry.time)}), not {', '.join(e.path for e, _ in files[:-1])}"
+            )
         folder = SUBMITTED / student / lab
         target = folder / f"{lab}.ipynb"
         previous = (folder / "timestamp.txt").read_text().strip() if (folder / "timestamp.txt").exists() else None
         if target.exists() and previous:
             from nbgrader.utils import parse_utc
+
             old_time = parse_utc(previous).replace(tzinfo=timezone.utc)
             if old_time > entry.time:
                 older.append(student)
-                print(f"{student}: {entry.path} ({stamp_text(entry.time)}) is older than the submission "
-                      f"already collected ({previous}); keeping that one")
+                print(
+                    f"{student}: {entry.path} ({stamp_text(entry.time)}) is older than the submission "
+                    f"already collected ({previous}); keeping that one"
+                )
                 continue
             if old_time == entry.time and target.read_bytes() == data:
                 unchanged.append(student)
@@ -233,7 +265,7 @@ def collect(archive: Path, lab: str) -> int:
         (folder / "timestamp.txt").write_text(stamp_text(entry.time) + "\n")
         collected.append(student + (" (resubmission)" if previous else ""))
         late += [student] if entry.late else []
-        record = learners.setdefault(student, {k: "" for k in LEARNER_FIELDS} | {"student": student})
+        record = learners.setdefault(student, dict.fromkeys(LEARNER_FIELDS, "") | {"student": student})
         record["name"] = entry.name or record["name"]
         record["lms"] = entry.lms
         if entry.lms == "canvas":
@@ -253,8 +285,10 @@ def collect(archive: Path, lab: str) -> int:
             writer.writerows(sorted(table.items()))
     write_learners(learners)
     remove_empty_folders(lab)
-    print(f"collected {len(collected)} submission(s) of {lab} into {SUBMITTED}/<learner>/{lab}/"
-          + (f": {', '.join(collected)}" if collected else ""))
+    print(
+        f"collected {len(collected)} submission(s) of {lab} into {SUBMITTED}/<learner>/{lab}/"
+        + (f": {', '.join(collected)}" if collected else "")
+    )
     if unchanged:
         print(f"unchanged (already collected): {', '.join(unchanged)}")
     if late:

@@ -1,10 +1,10 @@
 """Shared helpers of the grading commands: the course root, running nbgrader, the gradebook."""
+
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 from grader.database import database_url, sqlite_path
 from grader.export import ROOT, lab_notebooks
@@ -48,6 +48,7 @@ def nbgrader(*args: str) -> int:
 
 def gradebook():
     from nbgrader.api import Gradebook
+
     return Gradebook(DB_URL, COURSE_ID)
 
 
@@ -59,6 +60,7 @@ def gradebook_exists() -> bool:
 
 def in_gradebook(lab: str) -> bool:
     from nbgrader.api import MissingEntry
+
     if not gradebook_exists():
         return False
     with gradebook() as gb:

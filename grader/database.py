@@ -14,6 +14,7 @@ with "database is locked".
 >>> describe("postgresql+psycopg://u:secret@host:5432/db")
 'postgresql+psycopg://u:***@host:5432/db'
 """
+
 from __future__ import annotations
 
 import os
@@ -41,7 +42,7 @@ def sqlite_path(url: str) -> Path | None:
     """The file of a SQLite URL (None for other databases)."""
     if not is_sqlite(url):
         return None
-    return Path(url[len("sqlite:///"):].split("?", 1)[0])
+    return Path(url[len("sqlite:///") :].split("?", 1)[0])
 
 
 def describe(url: str) -> str:
@@ -56,5 +57,6 @@ def prepare_for_parallel_writers(url: str) -> None:
     if path is None or not path.exists():
         return
     import sqlite3
+
     with sqlite3.connect(path, timeout=SQLITE_TIMEOUT) as connection:
         connection.execute("PRAGMA journal_mode=WAL")

@@ -9,8 +9,10 @@ submission, ``JOBS`` at a time (:mod:`grader.parallel`), each writing
 quote them (``grader.hardening.HideHiddenTests``). As a last check every HTML file is
 searched for the lines of every hidden region; a match is reported and fails the command.
 """
+
 from __future__ import annotations
 
+import functools
 import argparse
 import fnmatch
 import html
@@ -31,8 +33,11 @@ _TAGS = re.compile(r"<[^>]+>")
 
 def notebook_text(folder: Path) -> str:
     """All cell sources of the notebooks in ``folder``, one string (empty if there are none)."""
-    return "\n".join(cell.source for notebook in sorted(folder.glob("*.ipynb"))
-                     for cell in nbformat.read(notebook, as_version=4).cells)
+    return "\n".join(
+        cell.source
+        for notebook in sorted(folder.glob("*.ipynb"))
+        for cell in nbformat.read(notebook, as_version=4).cells
+    )
 
 
 def hidden_lines(lab: str, min_chars: int = 6) -> set[str]:
@@ -61,12 +66,25 @@ def leaks(page: Path, lines: set[str]) -> list[str]:
     return sorted(line for line in lines if line in text)
 
 
+def _feedback_for(lab: str, lines: set[str], student: str) -> Result:
+    return feedback_one(lab, student, lines)
+
+
 def feedback_one(lab: str, student: str, lines: set[str]) -> Result:
     """One ``nbgrader generate_feedback`` process, then the page's leak check."""
-    cmd = [sys.executable, "-m", "nbgrader", "generate_feedback", lab, f"--student={student}", "--force",
-           "--log-level=WARN"]
-    proc = subprocess.run(cmd, cwd=ROOT, env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, errors="replace")
+    cmd = [
+        sys.executable,
+        "-m",
+        "nbgrader",
+        "generate_feedback",
+        lab,
+        f"--student={student}",
+        "--force",
+        "--log-level=WARN",
+    ]
+    proc = subprocess.run(
+        cmd, cwd=ROOT, env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
+    )
     log = LogFilter({}, {})
     shown = [f"  {student}: {line.strip()}" for line in log.filter(proc.stdout)]
     ok = proc.returncode == 0
@@ -82,8 +100,9 @@ def feedback_one(lab: str, student: str, lines: set[str]) -> Result:
     return Result(student, ok, shown)
 
 
-def feedback(lab: str | None = None, student: str | None = None, jobs: int | None = None,
-             part: tuple[int, int] | None = None) -> int:
+def feedback(
+    lab: str | None = None, student: str | None = None, jobs: int | None = None, part: tuple[int, int] | None = None
+) -> int:
     labs = sorted({p.name for p in AUTOGRADED.glob("*/*") if p.is_dir() and (not lab or p.name == lab)})
     if not labs:
         print("nothing autograded yet" + (f" for {lab}" if lab else "") + ": run `make autograde` first")
@@ -91,15 +110,23 @@ def feedback(lab: str | None = None, student: str | None = None, jobs: int | Non
     jobs = jobs or default_jobs()
     failed, done, start = 0, 0, time.perf_counter()
     for name in labs:
-        students = shard([p.parent.parent.name for p in AUTOGRADED.glob(f"*/{name}/{name}.ipynb")
-                          if not student or fnmatch.fnmatchcase(p.parent.parent.name, student)], part)
+        students = shard(
+            [
+                p.parent.parent.name
+                for p in AUTOGRADED.glob(f"*/{name}/{name}.ipynb")
+                if not student or fnmatch.fnmatchcase(p.parent.parent.name, student)
+            ],
+            part,
+        )
         if not students:
             continue
         lines = hidden_lines(name)
-        results = run_all(students, lambda who: feedback_one(name, who, lines), jobs, f"feedback {name}")
+        results = run_all(students, functools.partial(_feedback_for, name, lines), jobs, f"feedback {name}")  # noqa: E501
         failed += sum(not r.ok for r in results)
         done += len(results)
-        print(f"{name}: {len(list(FEEDBACK.glob(f'*/{name}/*.html')))} feedback page(s) in {FEEDBACK}/<student>/{name}/")
+        print(
+            f"{name}: {len(list(FEEDBACK.glob(f'*/{name}/*.html')))} feedback page(s) in {FEEDBACK}/<student>/{name}/"
+        )
     print(closing_line("wrote feedback for", done, time.perf_counter() - start))
     return 1 if failed else 0
 

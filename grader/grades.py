@@ -22,6 +22,7 @@ A lab is in the files once somebody has submitted it (labs nobody has handed in 
 not released, are left out); ``LAB=`` keeps one lab. Every learner of the gradebook gets a
 row; a lab they did not submit scores 0.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,6 +47,7 @@ def number(value) -> str:
 def rows(lab: str | None = None) -> list[dict]:
     """One row per learner and lab that somebody submitted (``lab``: that one only)."""
     from nbgrader.api import MissingEntry
+
     out, executed = [], read_status(ROOT)
     with gradebook() as gb:
         labs = sorted(a.name for a in gb.assignments if a.num_submissions > 0 and (not lab or a.name == lab))
@@ -55,13 +57,23 @@ def rows(lab: str | None = None) -> list[dict]:
                 try:
                     sub = gb.find_submission(name, student)
                 except MissingEntry:
-                    out.append(dict(student=student, lab=name, score=0, max_score=maxima[name], status="not submitted"))
+                    out.append(
+                        {
+                            "student": student,
+                            "lab": name,
+                            "score": 0,
+                            "max_score": maxima[name],
+                            "status": "not submitted",
+                        }
+                    )
                     continue
                 status = "needs manual grading" if sub.needs_manual_grade else "graded"
                 state = executed.get(student, {}).get(name, {}).get("status", "graded")
                 if state != "graded":
                     status = state
-                out.append(dict(student=student, lab=name, score=sub.score, max_score=sub.max_score, status=status))
+                out.append(
+                    {"student": student, "lab": name, "score": sub.score, "max_score": sub.max_score, "status": status}
+                )
     return out
 
 
@@ -95,7 +107,9 @@ def write_canvas(table: list[dict], learners: dict[str, dict], path: Path) -> tu
         writer.writerow(["Points Possible", "", "", "", ""] + [maxima[lab] for lab in labs])
         for student in sorted(set(scores) - set(missing)):
             who = learners[student]
-            writer.writerow([who["name"] or student, who["lms_user_id"], "", "", ""] + [scores[student][lab] for lab in labs])
+            writer.writerow(
+                [who["name"] or student, who["lms_user_id"], "", "", ""] + [scores[student][lab] for lab in labs]
+            )
             written += 1
     return written, missing
 
@@ -151,12 +165,22 @@ def write(path: Path = GRADER / "grades.csv", lab: str | None = None) -> list[di
     students = len({r["student"] for r in table})
     labs = sorted({r["lab"] for r in table})
     print(f"wrote {path}: {len(table)} row(s), {students} learner(s), labs: {', '.join(labs) or 'none submitted yet'}")
-    print(f"wrote {path.with_name('grades-canvas.csv')}: {canvas} learner(s) with a Canvas user id"
-          + (f"; {len(no_canvas)} without one left out ({', '.join(no_canvas[:5])}{' ...' if len(no_canvas) > 5 else ''})"
-             if no_canvas and canvas else ""))
-    print(f"wrote {path.with_name('grades-moodle.csv')}: {moodle} learner(s)"
-          + (f"; {len(no_email)} without an e-mail address in {LEARNERS.relative_to(ROOT)} (Moodle identifies users by it)"
-             if no_email and learners else ""))
+    print(
+        f"wrote {path.with_name('grades-canvas.csv')}: {canvas} learner(s) with a Canvas user id"
+        + (
+            f"; {len(no_canvas)} without one left out ({', '.join(no_canvas[:5])}{' ...' if len(no_canvas) > 5 else ''})"  # noqa: E501
+            if no_canvas and canvas
+            else ""
+        )
+    )
+    print(
+        f"wrote {path.with_name('grades-moodle.csv')}: {moodle} learner(s)"
+        + (
+            f"; {len(no_email)} without an e-mail address in {LEARNERS.relative_to(ROOT)} (Moodle identifies users by it)"  # noqa: E501
+            if no_email and learners
+            else ""
+        )
+    )
     for sheet in sheets:
         print(f"wrote {sheet}: Moodle grading worksheet (Participant ids of the download)")
     return table

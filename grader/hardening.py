@@ -20,6 +20,7 @@ The nbgrader process is the *trusted* side: it runs no learner code.
 nbgrader itself restores every graded and locked cell from the gradebook
 (``OverwriteCells``) before the notebook goes into the sandbox.
 """
+
 from __future__ import annotations
 
 import ast
@@ -39,12 +40,19 @@ GUARD_KEY = "micrograd_plus_guard"
 
 # numpy names restored from the module that defines them.
 NUMPY_HELPERS = ("allclose", "isclose", "array_equal", "array_equiv")
-TESTING_HELPERS = ("assert_allclose", "assert_array_equal", "assert_array_almost_equal",
-                   "assert_almost_equal", "assert_equal", "assert_array_less", "assert_raises")
+TESTING_HELPERS = (
+    "assert_allclose",
+    "assert_array_equal",
+    "assert_array_almost_equal",
+    "assert_almost_equal",
+    "assert_equal",
+    "assert_array_less",
+    "assert_raises",
+)
 # Modules of the course package imported afresh from their file before each test.
 PACKAGE_HELPERS = {"micrograd_plus.gradcheck": ("check_gradient", "numerical_gradient")}
 
-GUARD_SOURCE = '''\
+GUARD_SOURCE = """\
 # grader guard (grader/hardening.py): genuine test helpers for the next graded cell
 def _grader_guard(ns, own):
     import importlib, sys, numpy, numpy.testing
@@ -79,7 +87,7 @@ def _grader_guard(ns, own):
     for event, callbacks in shell.events.callbacks.items():
         callbacks[:] = [cb for cb in callbacks if str(getattr(cb, "__module__", "")).startswith(ours)]
 _grader_guard(globals(), {own!r}); del _grader_guard
-'''
+"""
 
 
 def _defined_names(sources: list[str]) -> set[str]:
@@ -90,8 +98,11 @@ def _defined_names(sources: list[str]) -> set[str]:
             tree = ast.parse(source)
         except SyntaxError:
             continue
-        names |= {node.name for node in ast.walk(tree)
-                  if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+        names |= {
+            node.name
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+        }
     return names
 
 
@@ -102,8 +113,11 @@ class GuardTestHelpers(NbGraderPreprocessor):
     it) is the learner's work and is left alone in the notebook's namespace.
     """
 
-    package_helpers = Dict(PACKAGE_HELPERS, help="module -> names of test helpers imported afresh "
-                           "before each graded cell (only if the notebook imported the module)").tag(config=True)
+    package_helpers = Dict(
+        PACKAGE_HELPERS,
+        help="module -> names of test helpers imported afresh "
+        "before each graded cell (only if the notebook imported the module)",
+    ).tag(config=True)
 
     def preprocess(self, nb, resources):
         package = {module: tuple(names) for module, names in self.package_helpers.items()}
@@ -116,8 +130,7 @@ class GuardTestHelpers(NbGraderPreprocessor):
         except (KeyError, MissingEntry):
             pass
         own = sorted(helpers & _defined_names(sources))
-        guard = GUARD_SOURCE.format(numpy=NUMPY_HELPERS, testing=TESTING_HELPERS,
-                                    package=package, own=own)
+        guard = GUARD_SOURCE.format(numpy=NUMPY_HELPERS, testing=TESTING_HELPERS, package=package, own=own)
         cells = []
         for cell in nb.cells:
             if cell.cell_type == "code" and utils.is_grade(cell):
@@ -143,12 +156,14 @@ STATUS_FILE = "autograde_status.json"
 
 def status_path(root):
     from pathlib import Path
+
     return Path(root) / "grader" / STATUS_FILE
 
 
 def read_status(root) -> dict:
     """student -> lab -> {"status": "graded" | "not graded: <reason>", "seconds": s}."""
     import json
+
     path = status_path(root)
     return json.loads(path.read_text()) if path.exists() else {}
 
@@ -159,6 +174,7 @@ def write_status(root, student: str, lab: str, status: str, seconds: float) -> N
     atomically so that a reader never sees half of it."""
     import fcntl
     import json
+
     path = status_path(root)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_name(path.name + ".lock"), "w") as lock:
@@ -185,15 +201,21 @@ class SandboxedExecute(NbGraderPreprocessor):
     def preprocess(self, nb, resources):
         from grader import sandbox
         from grader.export import ROOT
+
         lab, student = resources["nbgrader"]["assignment"], resources["nbgrader"]["student"]
         timeout = int(self.config.Execute.get("timeout", self.timeout) or self.timeout)
         started = time.perf_counter()
         SandboxedExecute.done = getattr(SandboxedExecute, "done", 0) + 1
         total = os.environ.get("MICROGRAD_PLUS_BATCH_SIZE", "?")
-        print(f"  [{SandboxedExecute.done}/{total}] grading {student}/{lab} in the sandbox ...", file=sys.stderr, flush=True)
+        print(
+            f"  [{SandboxedExecute.done}/{total}] grading {student}/{lab} in the sandbox ...",
+            file=sys.stderr,
+            flush=True,
+        )
         from pathlib import Path
 
         from grader.release import REFERENCE_ONLY
+
         folder = Path(resources.get("metadata", {}).get("path") or ".")
         outcome = sandbox.execute(nb, ROOT, lab, timeout, submitted_files=[folder / f for f in REFERENCE_ONLY])
         reason = outcome.reason
@@ -209,8 +231,9 @@ class SandboxedExecute(NbGraderPreprocessor):
         else:
             for cell in nb.cells:
                 if cell.cell_type == "code":
-                    cell.outputs = [new_output("error", ename="NotGraded", evalue=reason,
-                                               traceback=[f"NotGraded: {reason}"])]
+                    cell.outputs = [
+                        new_output("error", ename="NotGraded", evalue=reason, traceback=[f"NotGraded: {reason}"])
+                    ]
         status = "graded" if reason is None else f"not graded: {reason}"
         write_status(ROOT, student, lab, status, time.perf_counter() - started)
         print(f"  {student}/{lab}: {status} ({time.perf_counter() - started:.1f} s)", file=sys.stderr, flush=True)
@@ -227,6 +250,7 @@ class DecideGrades(SaveAutoGrades):
     def preprocess(self, nb, resources):
         from grader import verdicts
         from grader.export import ROOT
+
         lab = resources["nbgrader"]["assignment"]
         timeout = int(self.config.Execute.get("timeout", 300) or 300)
         self._expected = verdicts.reference_records(ROOT, lab, timeout)
@@ -234,8 +258,10 @@ class DecideGrades(SaveAutoGrades):
 
     def _add_score(self, cell, resources):
         from grader import verdicts
-        grade = self.gradebook.find_grade(cell.metadata["nbgrader"]["grade_id"], self.notebook_id,
-                                          self.assignment_id, self.student_id)
+
+        grade = self.gradebook.find_grade(
+            cell.metadata["nbgrader"]["grade_id"], self.notebook_id, self.assignment_id, self.student_id
+        )
         max_points = float(cell.metadata["nbgrader"]["points"])
         if utils.is_solution(cell) or cell.cell_type != "code":
             auto_score, _ = utils.determine_grade(cell, self.log)
@@ -243,8 +269,14 @@ class DecideGrades(SaveAutoGrades):
             passed, why = verdicts.verdict(cell, self._expected.get(cell.metadata["nbgrader"]["grade_id"]))
             auto_score = max_points if passed else 0.0
             if why and not any(o.get("output_type") == "error" for o in cell.outputs):
-                cell.outputs.append(new_output("error", ename="CheckFailed", evalue="; ".join(why),
-                                               traceback=[f"CheckFailed: {'; '.join(why)}"]))
+                cell.outputs.append(
+                    new_output(
+                        "error",
+                        ename="CheckFailed",
+                        evalue="; ".join(why),
+                        traceback=[f"CheckFailed: {'; '.join(why)}"],
+                    )
+                )
         grade.auto_score = auto_score
         grade.needs_manual_grade = grade.manual_score is not None or grade.auto_score is None
         self.gradebook.db.commit()
@@ -267,16 +299,17 @@ def learner_traceback(traceback: list[str], ename: str, evalue: str) -> list[str
     ...       "Cell In[3], line 2, in f\\n----> 2 raise ValueError('negative')", "ValueError: negative"]
     >>> learner_traceback(tb, "ValueError", "negative")[2:]
     ["(the test cell's own lines are not shown: it contains hidden tests)", "Cell In[3], line 2, in f\\n----> 2 raise ValueError('negative')", 'ValueError: negative']
-    """
+    """  # noqa: E501
     plain = [strip_ansi(entry) for entry in traceback]
     frames = [i for i, entry in enumerate(plain) if _FRAME.match(entry)]
-    header = traceback[:frames[0]] if frames else []
+    header = traceback[: frames[0]] if frames else []
     test_cell = _CELL_NUMBER.search(plain[frames[0]]) if frames else None
     number = next((g for g in test_cell.groups() if g), None) if test_cell else None
 
     def own(i):
         m = _CELL_NUMBER.search(plain[i])
         return m is not None and number is not None and next(g for g in m.groups() if g) == number
+
     kept = [traceback[i] for i in frames if not own(i)]
     return [*header, HIDDEN_NOTE, *kept, f"{ename}: {evalue}"]
 
@@ -318,6 +351,7 @@ class HideHiddenTests(ClearHiddenTests):
 
     def preprocess_cell(self, cell, resources, cell_index):
         from grader.checks import MIME
+
         if utils.is_grade(cell) and not utils.is_solution(cell):
             cell, resources = super().preprocess_cell(cell, resources, cell_index)
             had_hidden = getattr(self, "_last_removed", False)

@@ -12,6 +12,7 @@ into ``labs/`` (the release, which ``make release`` and ``git pull`` replace), n
 learner's copy in ``mylabs/`` instead. ``make lab-instructor`` runs JupyterLab without this
 configuration: every nbgrader extension as installed, ``labs/`` writable.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -25,7 +26,9 @@ CUSTOM_CSS_DIR = LEARNER_CONFIG / "custom"
 
 def _handlers():
     from nbgrader.server_extensions.validate_assignment.handlers import (
-        NbGraderVersionHandler, ValidateAssignmentHandler)
+        NbGraderVersionHandler,
+        ValidateAssignmentHandler,
+    )
 
     class CourseValidateHandler(ValidateAssignmentHandler):
         """nbgrader's validation, answered with the course's report."""
@@ -55,8 +58,10 @@ def release_refusal(path: str) -> str | None:
     if len(parts) < 2 or parts[0] != RELEASE:
         return None
     mine = PurePosixPath("mylabs", *parts[1:])
-    return (f"{PurePosixPath(*parts)} is the released lab: course updates replace it, so it is not saved. "
-            f"Your copy is {mine} (make lab creates it); work there, or save this one under mylabs/.")
+    return (
+        f"{PurePosixPath(*parts)} is the released lab: course updates replace it, so it is not saved. "
+        f"Your copy is {mine} (make lab creates it); work there, or save this one under mylabs/."
+    )
 
 
 def _check_not_the_release(path: str) -> None:
@@ -71,16 +76,19 @@ def guarded_class(base: type) -> type:
     """``base``, a contents manager class, refusing saves into ``labs/`` (sync or async alike)."""
     if getattr(base, "_refuses_the_release", False):
         return base
-    if inspect.iscoroutinefunction(base.save):
+    if inspect.iscoroutinefunction(base.save):  # type: ignore[attr-defined]
+
         class Guarded(base):
             async def save(self, model, path=""):
                 _check_not_the_release(path)
                 return await super().save(model, path)
     else:
-        class Guarded(base):
+
+        class Guarded(base):  # type: ignore[no-redef]
             def save(self, model, path=""):
                 _check_not_the_release(path)
                 return super().save(model, path)
+
     Guarded._refuses_the_release = True
     Guarded.__name__ = Guarded.__qualname__ = base.__name__
     return Guarded
@@ -100,8 +108,9 @@ def _load_jupyter_server_extension(serverapp):
 
     web_app = serverapp.web_app
     web_app.settings["root_dir"] = serverapp.root_dir
-    web_app.add_handlers(".*$", [(url_path_join(web_app.settings["base_url"], pattern), handler)
-                                 for pattern, handler in _handlers()])
+    web_app.add_handlers(
+        ".*$", [(url_path_join(web_app.settings["base_url"], pattern), handler) for pattern, handler in _handlers()]
+    )
     # JupyterLab serves custom/custom.css (LabApp.custom_css) from these folders, first match wins
     web_app.settings["static_custom_path"].insert(0, str(CUSTOM_CSS_DIR))
     # the live manager, and its class: an extension loaded later (jupytext) derives a new manager from it

@@ -25,6 +25,7 @@ False
 >>> f.keep("[AutogradeApp | WARNING] Attribute 'checksum' for cell test_a has changed! (should be: 1, got: 2)")
 True
 """
+
 from __future__ import annotations
 
 import re
@@ -40,19 +41,21 @@ NOISE = (
     (re.compile(r"^\s*\S+/\S+: graded \([\d.]+ s\)$"), False),
     (re.compile(r"^\s*warn\(|^\s*warnings\.warn\("), False),
     (re.compile(r"Config option `display_data_priority` not recognized"), False),  # nbconvert's, set by nbgrader
-    (re.compile(r"WARNING\] Removing existing (assignment|notebook): "), False),   # regrading, as asked
+    (re.compile(r"WARNING\] Removing existing (assignment|notebook): "), False),  # regrading, as asked
 )
 
 
 def cell_sources(notebook: Path) -> dict[str, str]:
     """grade_id -> source of the notebook's nbgrader cells ({} if it cannot be read)."""
     import nbformat
+
     try:
         nb = nbformat.read(notebook, as_version=4)
     except Exception:
         return {}
-    return {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells
-            if c.metadata.get("nbgrader", {}).get("grade_id")}
+    return {
+        c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id")
+    }
 
 
 class LogFilter:
@@ -63,9 +66,11 @@ class LogFilter:
         self.dropped = 0
 
     @classmethod
-    def for_submission(cls, root: Path, lab: str, student: str) -> "LogFilter":
-        return cls(cell_sources(root / "labs" / lab / f"{lab}.ipynb"),
-                   cell_sources(root / "grader" / "submitted" / student / lab / f"{lab}.ipynb"))
+    def for_submission(cls, root: Path, lab: str, student: str) -> LogFilter:
+        return cls(
+            cell_sources(root / "labs" / lab / f"{lab}.ipynb"),
+            cell_sources(root / "grader" / "submitted" / student / lab / f"{lab}.ipynb"),
+        )
 
     def keep(self, line: str) -> bool:
         changed = CHANGED.search(line)
@@ -97,7 +102,9 @@ class LogFilter:
         """A kept line, reworded where nbgrader's wording misleads."""
         changed = CHANGED.search(line)
         if changed:
-            return (f"WARNING: the submission changed graded/locked cell {changed.group('cell')} "
-                    f"({changed.group('attr')} differs from the release); it was restored from the gradebook "
-                    "before grading. Look at the submission if this was not a merge accident.")
+            return (
+                f"WARNING: the submission changed graded/locked cell {changed.group('cell')} "
+                f"({changed.group('attr')} differs from the release); it was restored from the gradebook "
+                "before grading. Look at the submission if this was not a merge accident."
+            )
         return line.strip()

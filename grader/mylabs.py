@@ -22,7 +22,8 @@ JupyterLab opens an untouched copy clean (not "unsaved").
 ['created mylabs/01_value/01_value.ipynb (your copy of labs/01_value/01_value.ipynb)']
 >>> sync(root=root)
 []
-"""
+"""  # noqa: E501
+
 from __future__ import annotations
 
 import argparse
@@ -92,8 +93,10 @@ def sync(lab: str | None = None, root: Path = ROOT) -> list[str]:
     pattern = lab if lab else "[0-9][0-9]_*"
     lab_dirs = sorted(p for p in labs_dir.glob(pattern) if p.is_dir() and (p / f"{p.name}.ipynb").exists())
     if lab and not lab_dirs:
-        raise SystemExit(f"error: there is no lab {lab} in labs/ (the labs are: "
-                         f"{', '.join(sorted(p.name for p in labs_dir.glob('[0-9][0-9]_*'))) or 'none'})")
+        raise SystemExit(
+            f"error: there is no lab {lab} in labs/ (the labs are: "
+            f"{', '.join(sorted(p.name for p in labs_dir.glob('[0-9][0-9]_*'))) or 'none'})"
+        )
     state_path = mine / STATE
     state = json.loads(state_path.read_text(encoding="utf-8")) if state_path.exists() else {}
     done: list[str] = []
@@ -107,9 +110,11 @@ def sync(lab: str | None = None, root: Path = ROOT) -> list[str]:
             elif rel in state and state[rel] != digest:
                 offered = _free_name(dest)
                 _write_copy(release, offered)
-                done.append(f"labs/{rel} has been updated since your copy was made: the new version is "
-                            f"{offered.relative_to(root).as_posix()}; your {MYLABS}/{rel} is unchanged "
-                            "(copy what you need from the new version into it)")
+                done.append(
+                    f"labs/{rel} has been updated since your copy was made: the new version is "
+                    f"{offered.relative_to(root).as_posix()}; your {MYLABS}/{rel} is unchanged "
+                    "(copy what you need from the new version into it)"
+                )
             state[rel] = digest
     if done or state:
         mine.mkdir(exist_ok=True)

@@ -4,10 +4,11 @@ solutions/NN_topic/NN_topic.ipynb  -- nbgrader's *source*  (the instructor noteb
 labs/NN_topic/NN_topic.ipynb       -- nbgrader's *release* (what learners get)
 grader/submitted, grader/autograded, grader/feedback, grader/gradebook.db  -- git-ignored state
 """
+
 import os
 from pathlib import Path
 
-c = get_config()  # noqa: F821
+c = get_config()  # type: ignore[name-defined]  # noqa: F821
 
 ROOT = Path(os.environ.get("MICROGRAD_PLUS_COURSE_ROOT", Path(__file__).resolve().parent.parent))
 
@@ -40,10 +41,20 @@ if _COURSE_CODE not in sys.path:
 
 from grader.database import database_url  # noqa: E402
 from grader.hardening import (  # noqa: E402
-    DecideGrades, GuardTestHelpers, HideHiddenTests, RemoveGuardCells, SandboxedExecute)
+    DecideGrades,
+    GuardTestHelpers,
+    HideHiddenTests,
+    RemoveGuardCells,
+    SandboxedExecute,
+)
 from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor  # noqa: E402
 from nbgrader.preprocessors import (  # noqa: E402
-    AssignLatePenalties, CheckCellMetadata, GetGrades, IgnorePattern, LimitOutput)
+    AssignLatePenalties,
+    CheckCellMetadata,
+    GetGrades,
+    IgnorePattern,
+    LimitOutput,
+)
 
 # grader/gradebook.db, or the database of MICROGRAD_PLUS_DB_URL (make ... DB_URL=postgresql://...)
 c.CourseDirectory.db_url = database_url(ROOT)
@@ -55,13 +66,13 @@ c.ZipCollectApp.downloaded_directory = "grader/downloaded"
 # sandbox (grader/sandbox.py) and the scores follow grader/verdicts.py.
 c.Autograde.create_student = True
 c.Autograde.autograde_preprocessors = [
-    GuardTestHelpers,   # a guard cell before every graded cell: genuine numpy/gradcheck helpers
-    SandboxedExecute,   # execute in the sandbox; 'not graded: <reason>' when it cannot
-    RemoveGuardCells,   # take the guard cells out again
+    GuardTestHelpers,  # a guard cell before every graded cell: genuine numpy/gradcheck helpers
+    SandboxedExecute,  # execute in the sandbox; 'not graded: <reason>' when it cannot
+    RemoveGuardCells,  # take the guard cells out again
     IgnorePattern,
     ClearMetadataPreprocessor,
     LimitOutput,
-    DecideGrades,       # the course's scoring rule and recorded checks, outside the kernel
+    DecideGrades,  # the course's scoring rule and recorded checks, outside the kernel
     AssignLatePenalties,
     CheckCellMetadata,
 ]

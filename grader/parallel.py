@@ -18,6 +18,7 @@ into one gradebook (``DB_URL=postgresql://...``).
 >>> closing_line("graded", 120, 600.0)
 'graded 120 submissions in 600.0 s (12.0 per minute)'
 """
+
 from __future__ import annotations
 
 import os
@@ -25,7 +26,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 
 def default_jobs() -> int:
@@ -43,7 +44,7 @@ def parse_jobs(text: str | int | None) -> int:
     try:
         jobs = int(text)
     except ValueError:
-        raise SystemExit(f"error: JOBS={text!r} is not a number of parallel graders (e.g. JOBS=4)")
+        raise SystemExit(f"error: JOBS={text!r} is not a number of parallel graders (e.g. JOBS=4)") from None
     if jobs < 1:
         raise SystemExit(f"error: JOBS={jobs}: at least one grader must run")
     return jobs
@@ -56,7 +57,7 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
     try:
         i, n = (int(part) for part in text.split("/"))
     except ValueError:
-        raise SystemExit(f"error: SHARD={text!r} must look like 1/4 (this machine's part / number of parts)")
+        raise SystemExit(f"error: SHARD={text!r} must look like 1/4 (this machine's part / number of parts)") from None
     if not 1 <= i <= n:
         raise SystemExit(f"error: SHARD={text}: the part must be between 1 and {n}")
     return i, n
@@ -68,7 +69,7 @@ def shard(students: Iterable[str], part: tuple[int, int] | None) -> list[str]:
     if part is None:
         return ordered
     i, n = part
-    return ordered[i - 1::n]
+    return ordered[i - 1 :: n]
 
 
 def closing_line(verb: str, count: int, seconds: float) -> str:
@@ -80,7 +81,7 @@ def closing_line(verb: str, count: int, seconds: float) -> str:
 class Result:
     item: str
     ok: bool
-    lines: list[str] = field(default_factory=list)   # what to show the instructor
+    lines: list[str] = field(default_factory=list)  # what to show the instructor
     seconds: float = 0.0
 
 
@@ -91,11 +92,14 @@ def run_all(items: list[str], work: Callable[[str], Result], jobs: int, descript
     the processes). The lines a result carries are printed above the bar as it completes.
     """
     from tqdm import tqdm
+
     results: list[Result] = []
     if not items:
         return results
-    with tqdm(total=len(items), desc=description, unit="sub", file=sys.stderr, dynamic_ncols=True) as bar, \
-            ThreadPoolExecutor(max_workers=min(jobs, len(items))) as pool:
+    with (
+        tqdm(total=len(items), desc=description, unit="sub", file=sys.stderr, dynamic_ncols=True) as bar,
+        ThreadPoolExecutor(max_workers=min(jobs, len(items))) as pool,
+    ):
         futures = {pool.submit(_timed, work, item): item for item in items}
         for future in as_completed(futures):
             result = future.result()

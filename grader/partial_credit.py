@@ -28,6 +28,7 @@ cells that test other exercises. The exit status is 1 when any exercise has an u
 (or a blank exercise costs nothing at all: its tests cannot fail), 2 when the lab cannot
 be run.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,7 +38,6 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import nbformat
 
@@ -51,7 +51,9 @@ def code_stub() -> str:
     """The release's stub for a blanked code region (``c.ClearSolutions.code_stub`` of the course)."""
     text = (ROOT / "grader" / "nbgrader_config.py").read_text()
     match = re.search(r'c\.ClearSolutions\.code_stub\s*=\s*\{"python":\s*"(.*?)"\}', text)
-    return match.group(1).encode().decode("unicode_escape") if match else "# YOUR CODE HERE\nraise NotImplementedError()"
+    return (
+        match.group(1).encode().decode("unicode_escape") if match else "# YOUR CODE HERE\nraise NotImplementedError()"
+    )
 
 
 def regions(source: str) -> list[tuple[int, int]]:
@@ -74,13 +76,13 @@ def blank(source: str, which: int | None = None, stub: str | None = None) -> str
     'def f():\\n    pass\\n'
     >>> blank("### BEGIN SOLUTION\\na = 1\\n### END SOLUTION\\n### BEGIN SOLUTION\\nb = 2\\n### END SOLUTION", 1, "b = 0")
     '### BEGIN SOLUTION\\na = 1\\n### END SOLUTION\\nb = 0'
-    """
+    """  # noqa: E501
     stub = code_stub() if stub is None else stub
     lines = source.split("\n")
     for index, (begin, end) in reversed(list(enumerate(regions(source)))):
         if which is None or index == which:
-            indent = re.match(r"\s*", lines[begin]).group(0)
-            lines[begin:end + 1] = [indent + s for s in stub.split("\n")]
+            indent = lines[begin][: len(lines[begin]) - len(lines[begin].lstrip())]
+            lines[begin : end + 1] = [indent + s for s in stub.split("\n")]
     return "\n".join(lines)
 
 
@@ -104,7 +106,7 @@ def exercises_tested(nb) -> dict[str, list[str]]:
     >>> test = lambda gid, tags=(): new_code_cell("", metadata={"nbgrader": {"grade": True, "grade_id": gid, "points": 1}, "tags": list(tags)})
     >>> exercises_tested(new_notebook(cells=[sol("a"), sol("b"), test("t1"), test("t2", ["exercise:a"])]))
     {'t1': ['b'], 't2': ['a']}
-    """
+    """  # noqa: E501
     exercises = {_nbgrader(c)["grade_id"] for c in nb.cells if is_exercise(c)}
     mapping, last = {}, None
     for cell in nb.cells:
@@ -112,11 +114,13 @@ def exercises_tested(nb) -> dict[str, list[str]]:
             last = _nbgrader(cell)["grade_id"]
         elif is_graded_test(cell):
             grade_id = _nbgrader(cell)["grade_id"]
-            tagged = [t[len(TAG):] for t in cell.get("metadata", {}).get("tags", []) if t.startswith(TAG)]
+            tagged = [t[len(TAG) :] for t in cell.get("metadata", {}).get("tags", []) if t.startswith(TAG)]
             unknown = sorted(t for t in tagged if t.split("#", 1)[0] not in exercises)
             if unknown:
-                raise ValueError(f"graded cell {grade_id!r} is tagged with unknown exercise(s) {unknown}; "
-                                 f"the exercises are {sorted(exercises)}")
+                raise ValueError(
+                    f"graded cell {grade_id!r} is tagged with unknown exercise(s) {unknown}; "
+                    f"the exercises are {sorted(exercises)}"
+                )
             if not tagged and last is None:
                 raise ValueError(f"graded cell {grade_id!r} comes before every exercise: tag it 'exercise:<grade_id>'")
             mapping[grade_id] = tagged or [last]
@@ -125,12 +129,12 @@ def exercises_tested(nb) -> dict[str, list[str]]:
 
 @dataclass
 class Variant:
-    name: str                   # "dataloader" (a whole cell) or "dataloader#2" (its second region)
-    exercise: str               # the solution cell's grade_id
+    name: str  # "dataloader" (a whole cell) or "dataloader#2" (its second region)
+    exercise: str  # the solution cell's grade_id
     notebook: object
-    lost: dict[str, float] = field(default_factory=dict)   # graded cell -> points lost
+    lost: dict[str, float] = field(default_factory=dict)  # graded cell -> points lost
     unfair: dict[str, float] = field(default_factory=dict)  # the part of lost that tests other exercises
-    reason: str | None = None   # why it could not be graded
+    reason: str | None = None  # why it could not be graded
     seconds: float = 0.0
 
 
@@ -141,7 +145,7 @@ def variants(nb, per: str = "region") -> list[Variant]:
         if not is_exercise(cell):
             continue
         grade_id, count = _nbgrader(cell)["grade_id"], len(regions(cell.source))
-        for which in ([None] if per == "cell" or count == 1 else range(count)):
+        for which in [None] if per == "cell" or count == 1 else range(count):
             copy_ = copy.deepcopy(nb)
             copy_.cells[index].source = blank(cell.source, which)
             name = grade_id if which is None else f"{grade_id}#{which + 1}"
@@ -149,10 +153,17 @@ def variants(nb, per: str = "region") -> list[Variant]:
     return found
 
 
-def grade(variant: Variant, lab: str, points: dict[str, float], mapping: dict[str, list[str]],
-          expected: dict, cell_timeout: int) -> Variant:
+def grade(
+    variant: Variant,
+    lab: str,
+    points: dict[str, float],
+    mapping: dict[str, list[str]],
+    expected: dict,
+    cell_timeout: int,
+) -> Variant:
     """Grade one variant as autograde does (the sandbox, then the verdicts); fills ``lost``/``unfair``."""
     from grader import sandbox, verdicts
+
     outcome = sandbox.execute(variant.notebook, ROOT, lab, cell_timeout, lab_files=ROOT / "solutions" / lab)
     variant.seconds = outcome.seconds
     if outcome.notebook is None:
@@ -169,10 +180,12 @@ def grade(variant: Variant, lab: str, points: dict[str, float], mapping: dict[st
     return variant
 
 
-def run(lab: str, per: str = "region", jobs: int = 2, cell_timeout: int = 300,
-        only: list[str] | None = None) -> tuple[list[Variant], dict[str, list[str]], dict[str, float]]:
+def run(
+    lab: str, per: str = "region", jobs: int = 2, cell_timeout: int = 300, only: list[str] | None = None
+) -> tuple[list[Variant], dict[str, list[str]], dict[str, float]]:
     """Grade every blanked variant of ``lab``; returns (variants, graded cell -> exercises, points)."""
     from grader import sandbox, verdicts
+
     sandbox.check()
     nb = nbformat.read(ROOT / "solutions" / lab / f"{lab}.ipynb", as_version=4)
     mapping = exercises_tested(nb)
@@ -191,9 +204,12 @@ def covers(exercises: list[str], variant: Variant) -> bool:
     ``"dataloader"`` covers every region of that cell; ``"dataloader#2"`` only its second
     region (and a blank of the whole cell, which blanks that region too).
     """
-    return any(e == variant.exercise or e == variant.name
-               or (variant.name == variant.exercise and e.split("#", 1)[0] == variant.exercise)
-               for e in exercises)
+    return any(
+        e == variant.exercise
+        or e == variant.name
+        or (variant.name == variant.exercise and e.split("#", 1)[0] == variant.exercise)
+        for e in exercises
+    )
 
 
 def fair(variant: Variant) -> bool:
@@ -203,30 +219,40 @@ def fair(variant: Variant) -> bool:
 
 def table(lab: str, done: list[Variant], mapping: dict[str, list[str]], points: dict[str, float]) -> str:
     total = sum(points.values())
-    rows = [f"{lab}: {total:g} points; blank exercise -> points lost (of its own tests / of other exercises' tests)",
-            f"{'blank exercise':<24} {'lost':>6} {'own':>6} {'unfair':>7}  graded cells that failed"]
+    rows = [
+        f"{lab}: {total:g} points; blank exercise -> points lost (of its own tests / of other exercises' tests)",
+        f"{'blank exercise':<24} {'lost':>6} {'own':>6} {'unfair':>7}  graded cells that failed",
+    ]
     for v in done:
         if v.reason:
             rows.append(f"{v.name:<24} {'-':>6} {'-':>6} {'-':>7}  NOT GRADED: {v.reason}")
             continue
         lost, unfair = sum(v.lost.values()), sum(v.unfair.values())
         own = sum(points[g] for g, ex in mapping.items() if covers(ex, v))
-        cells = ", ".join(f"{g}{' (UNFAIR)' if g in v.unfair else ''}" for g in v.lost) or "none (its tests cannot fail!)"
+        cells = (
+            ", ".join(f"{g}{' (UNFAIR)' if g in v.unfair else ''}" for g in v.lost) or "none (its tests cannot fail!)"
+        )
         rows.append(f"{v.name:<24} {lost:>6g} {f'{lost - unfair:g}/{own:g}':>6} {unfair:>7g}  {cells}")
     return "\n".join(rows)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--lab", required=True, action="append",
-                        help="a lab of solutions/, e.g. 04_losses (repeat for several)")
-    parser.add_argument("--per", choices=("region", "cell"), default="region",
-                        help="blank one solution region at a time (default) or one whole exercise cell")
+    parser.add_argument(
+        "--lab", required=True, action="append", help="a lab of solutions/, e.g. 04_losses (repeat for several)"
+    )
+    parser.add_argument(
+        "--per",
+        choices=("region", "cell"),
+        default="region",
+        help="blank one solution region at a time (default) or one whole exercise cell",
+    )
     parser.add_argument("--jobs", type=int, default=2, help="variants graded at once (default 2)")
     parser.add_argument("--only", action="append", help="only this exercise (grade_id or grade_id#k)")
     parser.add_argument("--cell-timeout", type=int, default=300)
     args = parser.parse_args(argv)
     from grader.sandbox import SandboxUnavailable
+
     status = 0
     for lab in args.lab:
         start = time.perf_counter()
@@ -237,8 +263,10 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         print(table(lab, done, mapping, points))
         bad = [v.name for v in done if not fair(v)]
-        print(f"{lab}: {len(done)} blanked variant(s) graded in {time.perf_counter() - start:.0f} s; "
-              + (f"UNFAIR or untested: {', '.join(bad)}" if bad else "every blank exercise costs only its own points"))
+        print(
+            f"{lab}: {len(done)} blanked variant(s) graded in {time.perf_counter() - start:.0f} s; "
+            + (f"UNFAIR or untested: {', '.join(bad)}" if bad else "every blank exercise costs only its own points")
+        )
         print()
         status = max(status, 1 if bad else 0)
     return status

@@ -11,6 +11,7 @@ JupyterLab writes for a Python kernel (so an untouched lab does not open as "uns
 no cell ``execution`` timings of the instructor's run, and no ``nbval-*`` cell tags (they
 steer the solution notebooks' checks; other tags stay).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,8 +39,13 @@ def tidy(path: Path) -> None:
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
-    nb.metadata = nbformat.from_dict({**{k: v for k, v in nb.metadata.items() if k not in ("kernelspec", "language_info")},
-                                      "kernelspec": KERNELSPEC, "language_info": LANGUAGE_INFO})
+    nb.metadata = nbformat.from_dict(
+        {
+            **{k: v for k, v in nb.metadata.items() if k not in ("kernelspec", "language_info")},
+            "kernelspec": KERNELSPEC,
+            "language_info": LANGUAGE_INFO,
+        }
+    )
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
         tags = [t for t in cell.metadata.get("tags", []) if not t.startswith("nbval-")]
@@ -65,7 +71,8 @@ def release(lab: str | None = None) -> None:
         print(f"releasing {name}: solutions/{name} -> labs/{name}")
         subprocess.run(
             [sys.executable, "-m", "nbgrader", "generate_assignment", name, "--force", "--log-level=WARN"],
-            cwd=ROOT, check=True,
+            cwd=ROOT,
+            check=True,
         )
         tidy(ROOT / "labs" / name / f"{name}.ipynb")
         for file in REFERENCE_ONLY:

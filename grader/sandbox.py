@@ -20,6 +20,7 @@ alone) run inside. What they see:
 process) or the reason it could not be executed. Missing ``bwrap`` is an error
 (:class:`SandboxUnavailable`): grading never falls back to running submissions unsandboxed.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -31,6 +32,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+from typing import Any
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +42,7 @@ import nbformat
 HERE = Path(__file__).resolve().parent
 INSIDE = "/grading"
 
-MEMORY_LIMIT = int(os.environ.get("MICROGRAD_PLUS_SANDBOX_MEMORY", str(4 << 30)))   # bytes of address space
+MEMORY_LIMIT = int(os.environ.get("MICROGRAD_PLUS_SANDBOX_MEMORY", str(4 << 30)))  # bytes of address space
 FILE_LIMIT = int(os.environ.get("MICROGRAD_PLUS_SANDBOX_FILESIZE", str(256 << 20)))  # bytes per file written
 PROCESS_LIMIT = int(os.environ.get("MICROGRAD_PLUS_SANDBOX_NPROC", "256"))
 OUTPUT_LIMIT = int(os.environ.get("MICROGRAD_PLUS_SANDBOX_OUTPUT", str(20 << 20)))  # bytes of cell output
@@ -53,8 +55,8 @@ class SandboxUnavailable(RuntimeError):
 
 @dataclass
 class Outcome:
-    notebook: object | None      # the executed notebook, or None
-    reason: str | None           # why there is no notebook ("killed by signal 9", ...)
+    notebook: Any  # the executed notebook (an nbformat NotebookNode), or None
+    reason: str | None  # why there is no notebook ("killed by signal 9", ...)
     seconds: float
     log: str = ""
 
@@ -64,7 +66,8 @@ def bwrap() -> str:
     if not path:
         raise SandboxUnavailable(
             "bubblewrap ('bwrap') is not installed: submissions are only ever run inside its sandbox.\n"
-            "  Debian/Ubuntu: sudo apt-get install -y bubblewrap    Fedora: sudo dnf install -y bubblewrap")
+            "  Debian/Ubuntu: sudo apt-get install -y bubblewrap    Fedora: sudo dnf install -y bubblewrap"
+        )
     return path
 
 
@@ -72,13 +75,25 @@ def check() -> None:
     """Raise :class:`SandboxUnavailable` unless a trivial sandbox starts here."""
     proc = subprocess.run([bwrap(), *_base_args(), "--", "/bin/true"], capture_output=True, text=True)
     if proc.returncode:
-        raise SandboxUnavailable(f"bubblewrap cannot create a sandbox here: {proc.stderr.strip()}\n"
-                                 "  (unprivileged user namespaces must be enabled: sysctl kernel.unprivileged_userns_clone=1)")
+        raise SandboxUnavailable(
+            f"bubblewrap cannot create a sandbox here: {proc.stderr.strip()}\n"
+            "  (unprivileged user namespaces must be enabled: sysctl kernel.unprivileged_userns_clone=1)"
+        )
 
 
 def _base_args() -> list[str]:
-    args = ["--unshare-all", "--die-with-parent", "--new-session", "--clearenv",
-            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    args = [
+        "--unshare-all",
+        "--die-with-parent",
+        "--new-session",
+        "--clearenv",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--tmpfs",
+        "/tmp",
+    ]
     for system in ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc"):
         if os.path.exists(system):
             args += ["--ro-bind", system, system]
@@ -91,13 +106,18 @@ def _base_args() -> list[str]:
 def _limits(cpu_seconds: int):
     def apply():
         os.setsid()
-        for limit, value in ((resource.RLIMIT_AS, MEMORY_LIMIT), (resource.RLIMIT_FSIZE, FILE_LIMIT),
-                             (resource.RLIMIT_NPROC, PROCESS_LIMIT), (resource.RLIMIT_CPU, cpu_seconds),
-                             (resource.RLIMIT_CORE, 0)):
+        for limit, value in (
+            (resource.RLIMIT_AS, MEMORY_LIMIT),
+            (resource.RLIMIT_FSIZE, FILE_LIMIT),
+            (resource.RLIMIT_NPROC, PROCESS_LIMIT),
+            (resource.RLIMIT_CPU, cpu_seconds),
+            (resource.RLIMIT_CORE, 0),
+        ):
             try:
                 resource.setrlimit(limit, (value, value))
             except (ValueError, OSError):
                 pass
+
     return apply
 
 
@@ -132,6 +152,7 @@ def staged_package(root: Path, lab: str) -> Path:
         _STAGED[key] = shared / "micrograd_plus"
         return _STAGED[key]
     from grader.export import export
+
     shared.parent.mkdir(parents=True, exist_ok=True)
     dest = Path(tempfile.mkdtemp(prefix=f".{lab}-", dir=shared.parent))
     learner = dest / "learner"
@@ -159,8 +180,11 @@ def _data_binds(root: Path) -> tuple[list[str], dict[str, str]]:
     """The course's datasets, read-only, as local copies for ``micrograd_plus.data`` to import
     (verified) into a scratch data folder inside the sandbox."""
     args, sources = [], []
-    folders = [root / "data", root.parent / "shared" / "datasets",
-               *[Path(p) for p in os.environ.get("MICROGRAD_PLUS_DATA_FROM", "").split(os.pathsep) if p]]
+    folders = [
+        root / "data",
+        root.parent / "shared" / "datasets",
+        *[Path(p) for p in os.environ.get("MICROGRAD_PLUS_DATA_FROM", "").split(os.pathsep) if p],
+    ]
     for index, folder in enumerate(folders):
         if folder.is_dir():
             inside = f"{INSIDE}/datasets/{index}"
@@ -173,8 +197,16 @@ def _data_binds(root: Path) -> tuple[list[str], dict[str, str]]:
 SUBMITTED_FILE_LIMIT = 8 * 2**20  # bytes of one file a learner hands in with the notebook (lab 10's weights)
 
 
-def execute(nb, root: Path, lab: str, cell_timeout: int, wall_limit: int | None = None,
-            lab_files: Path | None = None, progress=None, submitted_files=()) -> Outcome:
+def execute(
+    nb,
+    root: Path,
+    lab: str,
+    cell_timeout: int,
+    wall_limit: int | None = None,
+    lab_files: Path | None = None,
+    progress=None,
+    submitted_files=(),
+) -> Outcome:
     """Execute notebook ``nb`` (not modified) of ``lab`` in a fresh sandbox; see the module docstring.
 
     ``lab_files``: a folder whose other files (helpers, small data) are copied next to the
@@ -194,7 +226,9 @@ def execute(nb, root: Path, lab: str, cell_timeout: int, wall_limit: int | None 
         lab_dir = work / "lab"
         source = lab_files or root / "labs" / lab
         if source.is_dir():
-            shutil.copytree(source, lab_dir, ignore=shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints", "__pycache__"))
+            shutil.copytree(
+                source, lab_dir, ignore=shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints", "__pycache__")
+            )
         lab_dir.mkdir(exist_ok=True)
         for file in submitted_files:
             file = Path(file)
@@ -208,22 +242,41 @@ def execute(nb, root: Path, lab: str, cell_timeout: int, wall_limit: int | None 
         shutil.copy2(HERE / "checks.py", pkg / "grader" / "checks.py")
         shutil.copy2(HERE / "sandbox_runner.py", work / "runner.py")
         data_args, data_env = _data_binds(root)
-        env = {"HOME": f"{INSIDE}/home", "PATH": f"{os.path.dirname(sys.executable)}:/usr/bin:/bin",
-               "PYTHONPATH": f"{INSIDE}/pkg", "MPLBACKEND": "Agg", "PYTHONHASHSEED": "0",
-               "JUPYTER_RUNTIME_DIR": f"{INSIDE}/home/runtime", "IPYTHONDIR": f"{INSIDE}/home/ipython",
-               "MICROGRAD_PLUS_SANDBOX": "1", "LANG": "C.UTF-8", **data_env}
+        env = {
+            "HOME": f"{INSIDE}/home",
+            "PATH": f"{os.path.dirname(sys.executable)}:/usr/bin:/bin",
+            "PYTHONPATH": f"{INSIDE}/pkg",
+            "MPLBACKEND": "Agg",
+            "PYTHONHASHSEED": "0",
+            "JUPYTER_RUNTIME_DIR": f"{INSIDE}/home/runtime",
+            "IPYTHONDIR": f"{INSIDE}/home/ipython",
+            "MICROGRAD_PLUS_SANDBOX": "1",
+            "LANG": "C.UTF-8",
+            **data_env,
+        }
         for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
             env[name] = os.environ.get(name, "1")
         args = [exe, *_base_args(), "--bind", str(work), INSIDE, *data_args]
         for name, value in env.items():
             args += ["--setenv", name, value]
-        args += ["--chdir", f"{INSIDE}/lab", "--", sys.executable, f"{INSIDE}/runner.py",
-                 f"{lab}.ipynb", f"{INSIDE}/out.ipynb", "--cell-timeout", str(cell_timeout),
-                 "--output-limit", str(OUTPUT_LIMIT)]
+        args += [
+            "--chdir",
+            f"{INSIDE}/lab",
+            "--",
+            sys.executable,
+            f"{INSIDE}/runner.py",
+            f"{lab}.ipynb",
+            f"{INSIDE}/out.ipynb",
+            "--cell-timeout",
+            str(cell_timeout),
+            "--output-limit",
+            str(OUTPUT_LIMIT),
+        ]
         log_path = work / "runner.log"
         with open(log_path, "wb") as log:
-            proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
-                                    preexec_fn=_limits(wall_limit))
+            proc = subprocess.Popen(
+                args, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, preexec_fn=_limits(wall_limit)
+            )
             reason = _watch(proc, start, wall_limit, stall_limit, progress)
         seconds = time.perf_counter() - start
         # the sandbox could have replaced its files by links or pipes: read only plain files
@@ -232,8 +285,11 @@ def execute(nb, root: Path, lab: str, cell_timeout: int, wall_limit: int | None 
         out = work / "out.ipynb"
         if reason is None and proc.returncode != 0:
             code = proc.returncode
-            reason = (f"the notebook's executor was killed by signal {-code if code < 0 else code - 128}"
-                      if code < 0 or code > 128 else f"the notebook's executor stopped with exit status {code}")
+            reason = (
+                f"the notebook's executor was killed by signal {-code if code < 0 else code - 128}"
+                if code < 0 or code > 128
+                else f"the notebook's executor stopped with exit status {code}"
+            )
             if "MemoryError" in log_text:
                 reason += " (out of memory)"
         if reason is None and (not out.is_file() or out.is_symlink()):

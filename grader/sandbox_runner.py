@@ -16,6 +16,7 @@ per cell so that the watchdog outside sees it is alive.
 - Output beyond ``--output-limit`` bytes (all cells together) is dropped; the cell where
   the limit was reached gets an ``OutputLimit`` error.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,15 +55,26 @@ class CappedClient(NotebookClient):
         if self._seen > self.output_limit:
             if not getattr(self, "_capped", False):
                 self._capped = True
-                outs.append(_error("OutputLimit", f"this notebook printed more than {self.output_limit} bytes; "
-                                                  "the rest of its output was dropped"))
+                outs.append(
+                    _error(
+                        "OutputLimit",
+                        f"this notebook printed more than {self.output_limit} bytes; "
+                        "the rest of its output was dropped",
+                    )
+                )
             return None
         return super().output(outs, msg, display_id, cell_index)
 
 
 async def run(nb, cwd: str, cell_timeout: int, output_limit: int) -> None:
-    client = CappedClient(nb, timeout=cell_timeout, interrupt_on_timeout=True, allow_errors=True,
-                          kernel_name="python3", resources={"metadata": {"path": cwd}})
+    client = CappedClient(
+        nb,
+        timeout=cell_timeout,
+        interrupt_on_timeout=True,
+        allow_errors=True,
+        kernel_name="python3",
+        resources={"metadata": {"path": cwd}},
+    )
     client.output_limit = output_limit
     code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
     async with client.async_setup_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
@@ -74,15 +86,25 @@ async def run(nb, cwd: str, cell_timeout: int, output_limit: int) -> None:
                 # that ignores the interrupt
                 await asyncio.wait_for(client.async_execute_cell(cell, index), cell_timeout + 10)
             except asyncio.TimeoutError:
-                cell.outputs.append(_error("CellTimeout", f"this cell ran longer than {cell_timeout} s and ignored "
-                                                          "the interrupt; the kernel was restarted"))
+                cell.outputs.append(
+                    _error(
+                        "CellTimeout",
+                        f"this cell ran longer than {cell_timeout} s and ignored "
+                        "the interrupt; the kernel was restarted",
+                    )
+                )
+                assert client.kc is not None and client.km is not None
                 client.kc.stop_channels()
-                await client.km.restart_kernel(now=True)
+                await client.km.restart_kernel(now=True)  # type: ignore[misc]
                 await client.async_start_new_kernel_client()
             except DeadKernelError:
                 for later in code[done:]:
-                    nb.cells[later].outputs.append(_error(
-                        "DeadKernel", "the kernel died while this notebook ran (os._exit, a crash or the memory limit)"))
+                    nb.cells[later].outputs.append(
+                        _error(
+                            "DeadKernel",
+                            "the kernel died while this notebook ran (os._exit, a crash or the memory limit)",
+                        )
+                    )
                 break
         print(f"progress {len(code)} {len(code)}", flush=True)
 

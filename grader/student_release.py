@@ -11,6 +11,7 @@ imports the package, starts JupyterLab on a random port (and asks it for
 ``/api/contents``), and runs ``make validate`` on the first lab, which must report the
 stubs' failing tests (exit 1) rather than crash.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,9 +29,22 @@ from pathlib import Path
 from grader.course import ROOT
 
 LEAVE_OUT = {"solutions", "tests", ".ci", "bench", "tools"}
-GRADER_FILES = ("__init__.py", "nbgrader_config.py", "export.py", "validate.py", "course.py", "release.py",
-                "hardening.py", "mylabs.py", "validation_report.py", "learner_lab.py", "sandbox.py",
-                "sandbox_runner.py", "checks.py", "verdicts.py")
+GRADER_FILES = (
+    "__init__.py",
+    "nbgrader_config.py",
+    "export.py",
+    "validate.py",
+    "course.py",
+    "release.py",
+    "hardening.py",
+    "mylabs.py",
+    "validation_report.py",
+    "learner_lab.py",
+    "sandbox.py",
+    "sandbox_runner.py",
+    "checks.py",
+    "verdicts.py",
+)
 LEARNER_JUPYTER = ("grader", "jupyter", "learner")  # the learner's JupyterLab configuration
 # trained reference weights: a learner hands in weights they trained (lab 10's graded accuracy)
 REFERENCE_RESULTS = {Path("results/10_conv/cnn_weights.npz")}
@@ -56,7 +70,9 @@ def _tracked_files() -> list[Path]:
     out = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True)
     if out.returncode == 0 and out.stdout:
         return [Path(p) for p in out.stdout.split("\0") if p]
-    return [p.relative_to(ROOT) for p in ROOT.rglob("*") if p.is_file() and ".venv" not in p.parts and ".git" not in p.parts]
+    return [
+        p.relative_to(ROOT) for p in ROOT.rglob("*") if p.is_file() and ".venv" not in p.parts and ".git" not in p.parts
+    ]
 
 
 def ships(rel: Path) -> bool:
@@ -86,14 +102,19 @@ def build(dest: Path) -> Path:
     docs = dest / "docs"
     if (docs / "INSTRUCTORS.md").exists():
         (docs / "INSTRUCTORS.md").unlink()
-    subprocess.run([sys.executable, "-m", "grader.export", "--from", "labs", "--dest", str(dest / "micrograd_plus")],
-                   cwd=ROOT, check=True)
+    subprocess.run(
+        [sys.executable, "-m", "grader.export", "--from", "labs", "--dest", str(dest / "micrograd_plus")],
+        cwd=ROOT,
+        check=True,
+    )
     git = ["git", "-c", "user.name=MicroGrad+", "-c", "user.email=course@localhost"]
     subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
     subprocess.run(["git", "add", "."], cwd=dest, check=True)
     subprocess.run([*git, "commit", "-qm", "MicroGrad+ learner edition"], cwd=dest, check=True)
-    print(f"wrote the learner copy {dest} ({sum(1 for _ in dest.rglob('*') if '.git' not in _.parts)} files,"
-          " no solutions/, micrograd_plus/ exported from labs/)")
+    print(
+        f"wrote the learner copy {dest} ({sum(1 for _ in dest.rglob('*') if '.git' not in _.parts)} files,"
+        " no solutions/, micrograd_plus/ exported from labs/)"
+    )
     return dest
 
 
@@ -108,18 +129,37 @@ def smoke_check(dest: Path) -> int:
     env.pop("MICROGRAD_PLUS_COURSE_ROOT", None)
     failures = 0
     # 1. the package imports and names its stubs
-    proc = subprocess.run([sys.executable, "-c", "import micrograd_plus as m; print(m.__file__, len(m.__all__))"],
-                          cwd=dest, env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", "import micrograd_plus as m; print(m.__file__, len(m.__all__))"],
+        cwd=dest,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     ok = proc.returncode == 0 and str(dest) in proc.stdout
     failures += not ok
     print(f"[{'ok' if ok else 'FAIL'}] import micrograd_plus: {proc.stdout.strip() or proc.stderr.strip()[-300:]}")
     # 2. JupyterLab starts and serves the labs
     port, token = _free_port(), secrets.token_hex(16)
     server = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-         f"--ServerApp.token={token}", f"--ServerApp.root_dir={dest}", "--ServerApp.open_browser=False",
-         *(["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else [])],
-        cwd=dest, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "jupyter",
+            "lab",
+            "--no-browser",
+            f"--port={port}",
+            "--ip=127.0.0.1",
+            f"--ServerApp.token={token}",
+            f"--ServerApp.root_dir={dest}",
+            "--ServerApp.open_browser=False",
+            *(["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []),
+        ],
+        cwd=dest,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     listing = None
     try:
         for _ in range(60):
@@ -144,13 +184,16 @@ def smoke_check(dest: Path) -> int:
     labs = sorted(p.name for p in (dest / "labs").iterdir() if p.is_dir())
     if labs:
         venv = Path(sys.executable).parent.parent
-        proc = subprocess.run(["make", "validate", f"LAB={labs[0]}", f"VENV={venv}"], cwd=dest, env=env,
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            ["make", "validate", f"LAB={labs[0]}", f"VENV={venv}"], cwd=dest, env=env, capture_output=True, text=True
+        )
         shutil.rmtree(dest / "mylabs", ignore_errors=True)  # the learner's copies `make validate` made
         ok = proc.returncode != 0 and "VALIDATION FAILED" in proc.stdout
         failures += not ok
-        print(f"[{'ok' if ok else 'FAIL'}] make validate LAB={labs[0]} reports the unfinished lab "
-              f"(exit {proc.returncode})" + ("" if ok else "\n" + proc.stdout[-2000:] + proc.stderr[-2000:]))
+        print(
+            f"[{'ok' if ok else 'FAIL'}] make validate LAB={labs[0]} reports the unfinished lab "
+            f"(exit {proc.returncode})" + ("" if ok else "\n" + proc.stdout[-2000:] + proc.stderr[-2000:])
+        )
     return 1 if failures else 0
 
 

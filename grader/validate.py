@@ -10,6 +10,7 @@ cell whose content was changed. Exit status 0 when every cell runs, every visibl
 passes and no locked cell changed, 1 otherwise. Hidden tests and the recorded checks are
 compared only at grading: passing here is necessary, not sufficient.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,6 +27,7 @@ from grader.mylabs import learner_notebook, sync
 def course_config():
     """The nbgrader configuration of the course (``nbgrader_config.py`` at the root)."""
     from traitlets.config.loader import PyFileConfigLoader
+
     return PyFileConfigLoader("nbgrader_config.py", path=str(ROOT)).load_config()
 
 
@@ -59,6 +61,7 @@ def validate(notebook: Path, lab: str | None = None) -> int:
     from nbgrader import utils
 
     from grader import sandbox, verdicts
+
     if not notebook.exists():
         print(f"error: {notebook} does not exist")
         return 2
@@ -70,19 +73,27 @@ def validate(notebook: Path, lab: str | None = None) -> int:
     lab = lab or _lab_of(notebook)
     nb = nbformat.read(notebook, as_version=4)
     timeout = int(course_config().Execute.get("timeout", 300))
-    print(f"validating {notebook} as lab {lab} (every cell runs in the grading sandbox; "
-          "this takes as long as running the notebook)", flush=True)
+    print(
+        f"validating {notebook} as lab {lab} (every cell runs in the grading sandbox; "
+        "this takes as long as running the notebook)",
+        flush=True,
+    )
     files = ROOT / "labs" / lab if (ROOT / "labs" / lab).is_dir() else notebook.parent
     from grader.release import REFERENCE_ONLY
-    outcome = sandbox.execute(nb, ROOT, lab, timeout, lab_files=files,
-                              submitted_files=[notebook.parent / f for f in REFERENCE_ONLY])
+
+    outcome = sandbox.execute(
+        nb, ROOT, lab, timeout, lab_files=files, submitted_files=[notebook.parent / f for f in REFERENCE_ONLY]
+    )
     if outcome.notebook is None:
         print(f"\nVALIDATION FAILED for {notebook.name}: the notebook could not be run to the end: {outcome.reason}")
         return 1
-    changed = [cell for cell in nb.cells
-               if cell.get("metadata", {}).get("nbgrader", {}).get("locked")
-               and "checksum" in cell.metadata.nbgrader
-               and utils.compute_checksum(cell) != cell.metadata.nbgrader["checksum"]]
+    changed = [
+        cell
+        for cell in nb.cells
+        if cell.get("metadata", {}).get("nbgrader", {}).get("locked")
+        and "checksum" in cell.metadata.nbgrader
+        and utils.compute_checksum(cell) != cell.metadata.nbgrader["checksum"]
+    ]
     failed, crashed, graded = [], [], 0
     for number, cell in enumerate(outcome.notebook.cells, 1):
         if cell.cell_type != "code":
@@ -98,8 +109,10 @@ def validate(notebook: Path, lab: str | None = None) -> int:
     if not (failed or crashed or changed):
         print(f"PASSED for {notebook.name}: every cell runs. {report.PASS_TEXT}")
         return 0
-    print(f"\nVALIDATION FAILED for {notebook.name}: {len(failed)} of {graded} test cells fail, "
-          f"{len(crashed)} failing cell(s) outside the tests, {len(changed)} locked cell(s) changed.")
+    print(
+        f"\nVALIDATION FAILED for {notebook.name}: {len(failed)} of {graded} test cells fail, "
+        f"{len(crashed)} failing cell(s) outside the tests, {len(changed)} locked cell(s) changed."
+    )
     for number, cell, message in failed + crashed:
         name = cell.metadata.get("nbgrader", {}).get("grade_id") or f"cell {number}"
         print(f"  - {name}: " + textwrap.indent(report.learner_message(message), "    ").strip())
@@ -107,11 +120,15 @@ def validate(notebook: Path, lab: str | None = None) -> int:
     for cell in changed:
         print(f"\nLOCKED CELL CHANGED (the grader restores it, so your edits are lost):\n{_excerpt(cell.source)}")
     for number, cell, message in failed:
-        print(f"\nFAILED TEST (cell {number}, {cell.metadata.nbgrader.get('points', 0)} points):\n"
-              f"{_excerpt(cell.source)}\n  error:\n{_excerpt(message, 20)}")
+        print(
+            f"\nFAILED TEST (cell {number}, {cell.metadata.nbgrader.get('points', 0)} points):\n"
+            f"{_excerpt(cell.source)}\n  error:\n{_excerpt(message, 20)}"
+        )
     for number, cell, message in crashed:
-        print(f"\nFAILED CELL (cell {number}, not graded itself, but later cells may need it):\n"
-              f"{_excerpt(cell.source)}\n  error:\n{_excerpt(message, 20)}")
+        print(
+            f"\nFAILED CELL (cell {number}, not graded itself, but later cells may need it):\n"
+            f"{_excerpt(cell.source)}\n  error:\n{_excerpt(message, 20)}"
+        )
     return 1
 
 

@@ -13,6 +13,7 @@ VALIDATION FAILED: 1 test cell fails.
 >>> failing_cells(results, None)[0]["message"]
 'AssertionError: add(2, 2): expected 4, got 5'
 """
+
 from __future__ import annotations
 
 import html
@@ -71,20 +72,24 @@ def failing_cells(results: dict, notebook: Path | None) -> list[dict]:
     out = []
     for n, cell in enumerate(results.get("failed", []), 1):
         known = by_source.get(cell["source"].strip(), {})
-        out.append({
-            "name": known.get("grade_id") or f"test cell {n}",
-            "points": known.get("points"),
-            "message": learner_message(cell.get("raw_error", "")),
-            "traceback": strip_ansi(cell.get("raw_error", "")).strip(),
-            "source": cell["source"],
-            "error": cell.get("error", html.escape(strip_ansi(cell.get("raw_error", "")))),
-        })
+        out.append(
+            {
+                "name": known.get("grade_id") or f"test cell {n}",
+                "points": known.get("points"),
+                "message": learner_message(cell.get("raw_error", "")),
+                "traceback": strip_ansi(cell.get("raw_error", "")).strip(),
+                "source": cell["source"],
+                "error": cell.get("error", html.escape(strip_ansi(cell.get("raw_error", "")))),
+            }
+        )
     return out
 
 
 def _title(entry: dict) -> str:
     points = entry["points"]
-    return entry["name"] + (f" ({points:g} point{'' if points == 1 else 's'})" if isinstance(points, (int, float)) else "")
+    return entry["name"] + (
+        f" ({points:g} point{'' if points == 1 else 's'})" if isinstance(points, (int, float)) else ""
+    )
 
 
 def _count(failed: list, notebook: Path | None) -> str:
@@ -119,18 +124,24 @@ def text(results: dict, notebook: Path | None) -> str:
     if results.get("type_changed"):
         out.append(f"VALIDATION FAILED{name}: {len(results['type_changed'])} cell(s) changed type; restore them.")
         for cell in results["type_changed"]:
-            out.append(f"\nCHANGED CELL TYPE ({cell['old_type']} -> {cell['new_type']}):\n{_excerpt(cell['source'], 12)}")
+            out.append(
+                f"\nCHANGED CELL TYPE ({cell['old_type']} -> {cell['new_type']}):\n{_excerpt(cell['source'], 12)}"
+            )
     if results.get("changed"):
-        out.append(f"VALIDATION FAILED{name}: {len(results['changed'])} locked cell(s) changed; the grader "
-                   "restores them, so your edits there are lost. Undo them (or copy the cell from labs/).")
+        out.append(
+            f"VALIDATION FAILED{name}: {len(results['changed'])} locked cell(s) changed; the grader "
+            "restores them, so your edits there are lost. Undo them (or copy the cell from labs/)."
+        )
         for cell in results["changed"]:
             out.append(f"\nLOCKED CELL CHANGED:\n{_excerpt(cell['source'], 12)}")
     if results.get("failed"):
         out.append(f"VALIDATION FAILED{name}: {summary(results, notebook)}")
         out.append(HIDDEN_NOTE)
         for n, entry in enumerate(failing_cells(results, notebook), 1):
-            out.append(f"\nFAILED TEST {n}. {_title(entry)}\n{_excerpt(entry['source'], 12)}\n  traceback:\n"
-                       f"{_excerpt(entry['traceback'], 25)}")
+            out.append(
+                f"\nFAILED TEST {n}. {_title(entry)}\n{_excerpt(entry['source'], 12)}\n  traceback:\n"
+                f"{_excerpt(entry['traceback'], 25)}"
+            )
     return "\n".join(out)
 
 
@@ -144,8 +155,12 @@ def dialog_value(results: dict, notebook: Path | None) -> dict:
     """
     if not results.get("failed") or results.get("changed") or results.get("type_changed"):
         return results
-    entries = [{"source": summary(results, notebook) + "\n\n" + HIDDEN_NOTE,
-                "error": "<em>The failing test cells follow, each with its traceback.</em>"}]
+    entries = [
+        {
+            "source": summary(results, notebook) + "\n\n" + HIDDEN_NOTE,
+            "error": "<em>The failing test cells follow, each with its traceback.</em>",
+        }
+    ]
     for n, entry in enumerate(failing_cells(results, notebook), 1):
         entries.append({"source": f"{n}. {_title(entry)}\n\n{entry['source']}", "error": entry["error"]})
     return {"failed": entries}

@@ -15,6 +15,7 @@ A graded code cell earns its points when
 Otherwise it scores 0, with a message saying why (the check's name only, never the
 expected value).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -36,7 +37,11 @@ def records(cell) -> dict[str, dict]:
     """name -> payload of the checks recorded in a cell's outputs (malformed ones ignored)."""
     found = {}
     for output in cell.get("outputs", []):
-        text = output.get("data", {}).get(MIME) if output.get("output_type") in ("display_data", "execute_result") else None
+        text = (
+            output.get("data", {}).get(MIME)
+            if output.get("output_type") in ("display_data", "execute_result")
+            else None
+        )
         if not isinstance(text, str) or len(text) > MAX_RECORD:
             continue
         try:
@@ -60,6 +65,7 @@ def _number(x) -> float | None:
 def mnist_test_labels():
     """The 10 000 labels of MNIST's official test set, read and checksum-verified here (trusted side)."""
     from micrograd_plus import data
+
     folder = data.fetch("mnist", progress=False)
     spec = data.MNIST.files[3]
     return data.read_idx(data.verify_file(folder / spec.name, spec))
@@ -68,6 +74,7 @@ def mnist_test_labels():
 def cifar10_test_labels():
     """The 10 000 labels of the official CIFAR-10 test batch, read and checksum-verified here (trusted side)."""
     from micrograd_plus import data
+
     folder = data.data_root() / data.CIFAR10.name
     spec = next(f for f in data.CIFAR10.files if f.name == "test_batch.bin")
     if not (folder / spec.name).is_file():
@@ -147,8 +154,6 @@ def matches(expected: dict, got: dict | None) -> bool:
     return True
 
 
-
-
 def verdict(cell, expected: dict[str, dict] | None) -> tuple[bool, list[str]]:
     """(passed, messages) of one executed graded code cell."""
     errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
@@ -157,8 +162,10 @@ def verdict(cell, expected: dict[str, dict] | None) -> tuple[bool, list[str]]:
     got = records(cell)
     failed = sorted(name for name, want in (expected or {}).items() if not matches(want, got.get(name)))
     if failed:
-        return False, [f"check '{name}' " + ("was not recorded" if name not in got else "does not match the expected result")
-                       for name in failed]
+        return False, [
+            f"check '{name}' " + ("was not recorded" if name not in got else "does not match the expected result")
+            for name in failed
+        ]
     return True, []
 
 
@@ -177,6 +184,7 @@ def reference_records(root: Path, lab: str, cell_timeout: int) -> dict[str, dict
     ``{}`` for a lab whose graded cells record nothing."""
     import nbformat
     from grader import sandbox
+
     path = root / "solutions" / lab / f"{lab}.ipynb"
     nb = nbformat.read(path, as_version=4)
     if not uses_records(nb):

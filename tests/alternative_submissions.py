@@ -5,12 +5,13 @@ lab to named styles, and a style to the source of the solution cells it replaces
 other solution cells keep the reference's code. ``tests/test_grading.py`` autogrades them as the
 submissions ``alt_<style>`` (see ``LabCase.alternatives`` in ``tests/grading_cases.py``).
 """
+
 from __future__ import annotations
 
 # ---------------------------------------------------------------- lab 01: micrograd-style closures
 # Karpathy's structure: _prev a set, one helper that wraps numbers, the unary functions through one helper
 # that builds the node from (value, local derivative); topological order with (node, iterator) pairs.
-VALUE_MICROGRAD_STYLE = '''
+VALUE_MICROGRAD_STYLE = """
 import math
 
 
@@ -149,9 +150,9 @@ class Value:
     def zero_grad(self):
         for v in topological_order(self):
             v.grad = 0.0
-'''
+"""
 
-TOPO_ITERATOR_STYLE = '''
+TOPO_ITERATOR_STYLE = """
 def topological_order(root):
     topo, visited = [], {root}
     stack = [(root, iter(root._prev))]
@@ -166,12 +167,12 @@ def topological_order(root):
             stack.pop()
             topo.append(node)
     return topo
-'''
+"""
 
 # ---------------------------------------------------------------- lab 01: stored local derivatives
 # No closure per node: each node stores its inputs and the local derivatives d(out)/d(input), computed at
 # forward time; _backward is a method applying the chain rule from them. Topological order by Kahn's algorithm.
-VALUE_STORED_DERIVATIVES = '''
+VALUE_STORED_DERIVATIVES = """
 import math
 import numbers
 
@@ -277,9 +278,9 @@ class Value:
     def zero_grad(self):
         for v in topological_order(self):
             v.grad = 0.0
-'''
+"""
 
-TOPO_KAHN_STYLE = '''
+TOPO_KAHN_STYLE = """
 def topological_order(root):
     # count, for every node, how many distinct nodes use it; then emit a node once all its users are done
     users = {root: 0}
@@ -300,14 +301,14 @@ def topological_order(root):
             if users[child] == 0:
                 ready.append(child)
     return reverse_order[::-1]
-'''
+"""
 
 # ---------------------------------------------------------------- lab 02: a Tensor with _backward closures
 # The documents' Quick Reference design on arrays: every op builds ``out`` with ``_prev`` (its inputs that
 # need a gradient) and a ``_backward`` closure that adds into its inputs' ``grad`` from ``out.grad``; no
 # Function/ctx. It replaces the given Tensor class (in the first solution cell) and writes the ops of the
 # later exercises as methods; its own unbroadcast and topological order.
-TENSOR_CLOSURES = '''
+TENSOR_CLOSURES = """
 import numpy as np
 
 
@@ -556,9 +557,9 @@ class Tensor:
                 node.grad = None
                 if not retain_graph:
                     node._backward, node._prev, node._released = None, (), True
-'''
+"""
 
-TOPO_CLOSURES = '''
+TOPO_CLOSURES = """
 def topological_order(root):
     if root._released:
         raise RuntimeError("backward through a graph a second time: its closures were released by the first backward()")
@@ -581,9 +582,9 @@ def topological_order(root):
 
 def run_backward(root, gradient, retain_graph=False):
     root.backward(gradient, retain_graph)
-'''
+"""
 
-UNBROADCAST_OWN = '''
+UNBROADCAST_OWN = """
 def unbroadcast(grad, shape):
     shape = tuple(shape)
     while grad.ndim > len(shape):
@@ -594,7 +595,7 @@ def unbroadcast(grad, shape):
     if grad.shape != shape:
         raise ValueError(f"cannot sum a gradient of shape {grad.shape} back to {shape}")
     return np.asarray(grad)
-'''
+"""
 
 WRITTEN_ABOVE = "# written as closures in the Tensor class (first exercise cell)\n"
 
@@ -605,8 +606,14 @@ ALTERNATIVES = {
         "stored": {"value_class": VALUE_STORED_DERIVATIVES, "topological_order": TOPO_KAHN_STYLE},
     },
     "02_tensor": {
-        "closures": {"elementwise": TENSOR_CLOSURES, "backward_engine": TOPO_CLOSURES, "unbroadcast": UNBROADCAST_OWN,
-                     "matmul": WRITTEN_ABOVE, "unary": WRITTEN_ABOVE, "reductions": WRITTEN_ABOVE,
-                     "shape_ops": WRITTEN_ABOVE},
+        "closures": {
+            "elementwise": TENSOR_CLOSURES,
+            "backward_engine": TOPO_CLOSURES,
+            "unbroadcast": UNBROADCAST_OWN,
+            "matmul": WRITTEN_ABOVE,
+            "unary": WRITTEN_ABOVE,
+            "reductions": WRITTEN_ABOVE,
+            "shape_ops": WRITTEN_ABOVE,
+        },
     },
 }

@@ -1,5 +1,3 @@
-
-
 # ---------------------------------------------------------------- datasets (tests/test_data.py, tests/test_training.py)
 # The real MNIST and CIFAR-10 files come from the offline copies next to the repository
 # (../shared/datasets, or the first folder of $MICROGRAD_PLUS_DATA_FROM). In CI they must be
@@ -22,8 +20,9 @@ def shared_datasets():
     for folder in [*candidates, _SHARED_DATASETS]:
         if (folder / "mnist" / "train-images-idx3-ubyte.gz").is_file():
             return folder
-    message = (f"the offline dataset copies are missing: expected {_SHARED_DATASETS}/mnist "
-               "(or set MICROGRAD_PLUS_DATA_FROM)")
+    message = (
+        f"the offline dataset copies are missing: expected {_SHARED_DATASETS}/mnist (or set MICROGRAD_PLUS_DATA_FROM)"
+    )
     if _os.environ.get("CI", "").lower() in ("true", "1", "yes"):
         _pytest.fail(message)
     _pytest.skip(message)

@@ -38,12 +38,25 @@ the lab's slowest graded cell, small enough for the infinite loop to be cheap.
 ``00_toy`` is the suite's own lab (written by ``toy_lab`` into the temporary course);
 it keeps the grading workflow tested even before any real lab exists.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-ALL_KINDS = ("reference", "blank", "pass_cell", "deleted", "loop", "exit", "os_exit", "import_error",
-             "hidden", "allclose", "gradcheck", "import_reference")
+ALL_KINDS = (
+    "reference",
+    "blank",
+    "pass_cell",
+    "deleted",
+    "loop",
+    "exit",
+    "os_exit",
+    "import_error",
+    "hidden",
+    "allclose",
+    "gradcheck",
+    "import_reference",
+)
 
 
 @dataclass(frozen=True)
@@ -69,20 +82,29 @@ class LabCase:
     alternatives: tuple[str, ...] = ()
 
     def runs(self) -> tuple[str, ...]:
-        skip = {"allclose": self.allclose_bug is None, "gradcheck": self.gradcheck_bug is None,
-                "import_reference": self.reference_module is None}
+        skip = {
+            "allclose": self.allclose_bug is None,
+            "gradcheck": self.gradcheck_bug is None,
+            "import_reference": self.reference_module is None,
+        }
         return tuple(k for k in self.kinds if not skip.get(k)) + tuple(f"alt_{a}" for a in self.alternatives)
 
 
-CASES = [
+CASES: list[LabCase] = [
     LabCase(
-        lab="00_toy", timeout=5,
-        blank_cell="test_square", delete_cell="test_mean",
-        loop_function="cube", loop_cells=("test_cube", "test_cube_gradient"),
-        hidden_bug=("return x * x", "return x * abs(x)"), hidden_cells=("test_square",),
-        allclose_bug=("return sum(xs) / len(xs)", "return sum(xs)"), allclose_cells=("test_mean",),
+        lab="00_toy",
+        timeout=5,
+        blank_cell="test_square",
+        delete_cell="test_mean",
+        loop_function="cube",
+        loop_cells=("test_cube", "test_cube_gradient"),
+        hidden_bug=("return x * x", "return x * abs(x)"),
+        hidden_cells=("test_square",),
+        allclose_bug=("return sum(xs) / len(xs)", "return sum(xs)"),
+        allclose_cells=("test_mean",),
         gradcheck_bug=("return x ** 3", "return x ** 3 + x"),
-        gradcheck_cells=("test_cube", "test_cube_gradient"), gradcheck_module="toycheck",
+        gradcheck_cells=("test_cube", "test_cube_gradient"),
+        gradcheck_module="toycheck",
     ),
     LabCase(
         # No test of 01 uses numpy.allclose (plain floats): no allclose kind. The ungraded demo cell that
@@ -92,14 +114,22 @@ CASES = [
         # would cost it twice (that demo cell and test_exp_log): no loop kind (exit covers those cells).
         # The graded op cells check with course_check_op (a locked cell) and record their results: the gradcheck
         # attack replaces it (and numpy.allclose) right after its definition (the demo cell after it fails first).
-        lab="01_value", timeout=180, blank_cell="test_add_sub", delete_cell="test_pow",
-        loop_function="exp", loop_cells=("test_exp_log",),
+        lab="01_value",
+        timeout=180,
+        blank_cell="test_add_sub",
+        delete_cell="test_pow",
+        loop_function="exp",
+        loop_cells=("test_exp_log",),
         # a division gradient off by 1e-9: inside the visible checks' tolerance, not the hidden exact values
-        hidden_bug=("other.grad += -out.data / other.data * out.grad",
-                    "other.grad += -out.data / other.data * out.grad * (1 + 1e-9)"),
+        hidden_bug=(
+            "other.grad += -out.data / other.data * out.grad",
+            "other.grad += -out.data / other.data * out.grad * (1 + 1e-9)",
+        ),
         hidden_cells=("test_mul_div", "test_neg_reflected"),  # 1 / a is a division too
-        gradcheck_bug=("self.grad += e * out.grad\n", "self.grad += 2 * e * out.grad\n"), gradcheck_cells=("test_exp_log",),
-        gradcheck_module="micrograd_plus.value", gradcheck_names=("course_check_op",),
+        gradcheck_bug=("self.grad += e * out.grad\n", "self.grad += 2 * e * out.grad\n"),
+        gradcheck_cells=("test_exp_log",),
+        gradcheck_module="micrograd_plus.value",
+        gradcheck_names=("course_check_op",),
         gradcheck_cell="def course_check_op(",
         kinds=("reference", "blank", "pass_cell", "deleted", "exit", "import_error", "hidden", "gradcheck"),
         alternatives=("closures", "stored"),  # micrograd-style closures; stored local derivatives
@@ -108,46 +138,66 @@ CASES = [
         # The op checks use the course's own checker (course_check_gradient, a locked cell), not the learner's
         # check_gradient, and record each op's results: the gradcheck attack replaces that checker (and
         # numpy.allclose) at the end of the last solution cell; the records still lose it the cell.
-        lab="02_tensor", timeout=30, blank_cell="test_matmul", delete_cell="test_unary",
-        loop_function="rel_error", loop_cells=("test_gradcheck",),
+        lab="02_tensor",
+        timeout=30,
+        blank_cell="test_matmul",
+        delete_cell="test_unary",
+        loop_function="rel_error",
+        loop_cells=("test_gradcheck",),
         hidden_bug=("np.maximum(1e-8, np.abs(x) + np.abs(y))", "np.maximum(1e-12, np.abs(x) + np.abs(y))"),
         hidden_cells=("test_gradcheck",),
         allclose_bug=("return x + y\n", "return x + y + 1e-3\n"),  # Add's forward: its gradient stays right
         # (test_backward_engine records the value of its chain of additions)
         allclose_cells=("test_backward_engine", "test_elementwise", "test_broadcast", "test_all_ops"),
         gradcheck_bug=("out[ctx.index] = grad\n", "out[ctx.index] = 2 * grad\n"),  # basic indexing's backward
-        gradcheck_cells=("test_shape_ops", "test_all_ops"), gradcheck_names=("course_check_gradient",),
+        gradcheck_cells=("test_shape_ops", "test_all_ops"),
+        gradcheck_names=("course_check_gradient",),
         alternatives=("closures",),  # the documents' _backward closures on arrays, no Function/ctx
         # no loop kind (a 30 s cell timeout; exit and os_exit cover rel_error's cell): keeps the entry's cost
         kinds=tuple(k for k in ALL_KINDS if k != "loop"),
     ),
     LabCase(
-        lab="03_layers", timeout=15,
-        blank_cell="test_module", delete_cell="test_layernorm",
-        loop_function="softmax", loop_cells=("test_activations",),
-        hidden_bug=("return Sequential(*layers[index])", "return layers[index]"), hidden_cells=("test_sequential",),
+        lab="03_layers",
+        timeout=15,
+        blank_cell="test_module",
+        delete_cell="test_layernorm",
+        loop_function="softmax",
+        loop_cells=("test_activations",),
+        hidden_bug=("return Sequential(*layers[index])", "return layers[index]"),
+        hidden_cells=("test_sequential",),
         allclose_bug=("return _as_tensor(x).relu()", "return _as_tensor(x).relu() * 2"),
         allclose_cells=("test_activations",),
         gradcheck_bug=("grad_b = grad_2d.sum(axis=0) if needs_b", "grad_b = 2 * grad_2d.sum(axis=0) if needs_b"),
-        gradcheck_cells=("test_linear", "test_sequential"), reference_module="micrograd_plus.layers",
+        gradcheck_cells=("test_linear", "test_sequential"),
+        reference_module="micrograd_plus.layers",
     ),
     LabCase(
-        lab="04_losses", timeout=15,
-        blank_cell="test_mse", delete_cell="test_hinge",
-        loop_function="multi_margin_loss", loop_cells=("test_hinge",),
-        hidden_bug=("losses = -(target * log_probs).sum(axis=1)",
-                    "losses = -(target * log_probs).sum(axis=1) * target.max(axis=1)"),
+        lab="04_losses",
+        timeout=15,
+        blank_cell="test_mse",
+        delete_cell="test_hinge",
+        loop_function="multi_margin_loss",
+        loop_cells=("test_hinge",),
+        hidden_bug=(
+            "losses = -(target * log_probs).sum(axis=1)",
+            "losses = -(target * log_probs).sum(axis=1) * target.max(axis=1)",
+        ),
         hidden_cells=("test_ce_values", "test_ce_grad"),
         allclose_bug=("np.log1p(np.exp(-np.abs(x)))", "np.log1p(np.exp(-np.abs(x))) + 0.01"),
         allclose_cells=("test_bce", "test_modules"),
         gradcheck_bug=("else 2.0 * violation)", "else 3.0 * violation)"),
-        gradcheck_cells=("test_hinge",), reference_module="micrograd_plus.losses",
+        gradcheck_cells=("test_hinge",),
+        reference_module="micrograd_plus.losses",
     ),
     LabCase(
-        lab="05_optimizers", timeout=30,
-        blank_cell="test_sgd", delete_cell="test_steplr",
-        loop_function="clip_grad_norm_", loop_cells=("test_clip_grad_norm",),
-        hidden_bug=('buf += (1.0 - float(group["dampening"])) * grad', "buf += grad"), hidden_cells=("test_sgd",),
+        lab="05_optimizers",
+        timeout=30,
+        blank_cell="test_sgd",
+        delete_cell="test_steplr",
+        loop_function="clip_grad_norm_",
+        loop_cells=("test_clip_grad_norm",),
+        hidden_bug=('buf += (1.0 - float(group["dampening"])) * grad', "buf += grad"),
+        hidden_cells=("test_sgd",),
         allclose_bug=("data *= 1.0 - lr * weight_decay  # AdamW", "data *= 1.0 - weight_decay  # AdamW"),
         allclose_cells=("test_adamw",),
         reference_module="micrograd_plus.optimizers",
@@ -156,9 +206,12 @@ CASES = [
     LabCase(
         # Trains the MNIST MLP (two epochs) in every submission that gets that far: few kinds.
         # Every learner function also runs in ungraded demo cells, so no loop/exit kinds.
-        lab="06_mnist", timeout=300,
-        blank_cell="test_dataloader", delete_cell="test_evaluate",
-        loop_function="evaluate", loop_cells=("test_evaluate",),
+        lab="06_mnist",
+        timeout=300,
+        blank_cell="test_dataloader",
+        delete_cell="test_evaluate",
+        loop_function="evaluate",
+        loop_cells=("test_evaluate",),
         hidden_bug=("total_loss += loss.item() * n", "total_loss += loss.item() * 16"),  # unweighted mean
         hidden_cells=("test_train_epoch",),
         kinds=("reference", "blank", "pass_cell", "deleted", "hidden"),
@@ -166,33 +219,46 @@ CASES = [
     LabCase(
         # Runs the CPU benchmark and a full MNIST epoch in ungraded cells of every full submission:
         # few kinds. benchmark and time_epoch also run in those cells, so no loop/exit kinds.
-        lab="07_benchmark", timeout=120,
-        blank_cell="test_time_epoch", delete_cell="test_benchmark",
-        loop_function="benchmark", loop_cells=("test_benchmark",),
-        hidden_bug=("statistics.median(times)", "statistics.mean(times)"), hidden_cells=("test_benchmark",),
+        lab="07_benchmark",
+        timeout=120,
+        blank_cell="test_time_epoch",
+        delete_cell="test_benchmark",
+        loop_function="benchmark",
+        loop_cells=("test_benchmark",),
+        hidden_bug=("statistics.median(times)", "statistics.mean(times)"),
+        hidden_cells=("test_benchmark",),
         kinds=("reference", "blank", "pass_cell", "deleted", "hidden"),
     ),
     LabCase(
         # Trains the MNIST MLP (twice five epochs) in every full submission: few kinds. Its derivation
         # cells are graded by hand, so the reference scores the autograded points only. The wrong
         # derivative: ReLU'(0) = 1, which random inputs never see; the hidden test compares with PyTorch at 0.
-        lab="08_backprop", timeout=120,
-        blank_cell="test_linear", delete_cell="test_losses",
-        loop_function="numerical_gradient", loop_cells=("test_numerical_gradient",),
-        hidden_bug=("self.mask = x > 0", "self.mask = x >= 0"), hidden_cells=("test_activations",),
+        lab="08_backprop",
+        timeout=120,
+        blank_cell="test_linear",
+        delete_cell="test_losses",
+        loop_function="numerical_gradient",
+        loop_cells=("test_numerical_gradient",),
+        hidden_bug=("self.mask = x > 0", "self.mask = x >= 0"),
+        hidden_cells=("test_activations",),
         kinds=("reference", "blank", "hidden"),
     ),
     LabCase(
         # Trains small MNIST nets for ~30 s in every submission that gets that far: few kinds. Its six written
         # answers are graded by hand (0 at autograde). The hidden bug draws kaiming_uniform_ from a normal of
         # the right variance: the visible variance check passes, the hidden bound check does not.
-        lab="09_dynamics", timeout=120,
-        blank_cell="test_xavier", delete_cell="test_orthogonal",
-        loop_function="orthogonal_", loop_cells=("test_orthogonal",),
-        hidden_bug=("bound = math.sqrt(3.0) * _kaiming_std(tensor, a, mode, nonlinearity)\n"
-                    "    return uniform_(tensor, -bound, bound, generator)",
-                    "bound = math.sqrt(3.0) * _kaiming_std(tensor, a, mode, nonlinearity)\n"
-                    "    return normal_(tensor, 0.0, bound / math.sqrt(3.0), generator)"),
+        lab="09_dynamics",
+        timeout=120,
+        blank_cell="test_xavier",
+        delete_cell="test_orthogonal",
+        loop_function="orthogonal_",
+        loop_cells=("test_orthogonal",),
+        hidden_bug=(
+            "bound = math.sqrt(3.0) * _kaiming_std(tensor, a, mode, nonlinearity)\n"
+            "    return uniform_(tensor, -bound, bound, generator)",
+            "bound = math.sqrt(3.0) * _kaiming_std(tensor, a, mode, nonlinearity)\n"
+            "    return normal_(tensor, 0.0, bound / math.sqrt(3.0), generator)",
+        ),
         hidden_cells=("test_kaiming",),
         kinds=("reference", "blank", "hidden"),
     ),
@@ -200,9 +266,12 @@ CASES = [
         # Trains the narrow ResNet on 512 CIFAR-10 images (an ungraded run; the trainer tests use a tiny network) in
         # every full submission: few kinds.
         # The visible optimizer check uses no dampening; the hidden one does.
-        lab="11_resnet", timeout=120,
-        blank_cell="test_torch_optimizers", delete_cell="test_resume",
-        loop_function="random_crop_flip", loop_cells=("test_augment",),
+        lab="11_resnet",
+        timeout=120,
+        blank_cell="test_torch_optimizers",
+        delete_cell="test_resume",
+        loop_function="random_crop_flip",
+        loop_cells=("test_augment",),
         hidden_bug=('.add_(grad, alpha=1.0 - group["dampening"])', ".add_(grad)"),
         hidden_cells=("test_torch_optimizers",),
         kinds=("reference", "blank", "deleted", "hidden"),
@@ -211,11 +280,16 @@ CASES = [
         # Each full submission trains one short epoch on 2 000 images and predicts the 10 000 test images
         # twice: few kinds. Its trained weights (cnn_weights.npz) are handed in with the notebook. The hidden
         # bug: BatchNorm2d's backward without affine parameters forgets 1/sigma; the visible checks all use gamma.
-        lab="10_conv", timeout=120,
-        blank_cell="test_im2col", delete_cell="test_avgpool",
-        loop_function="random_crop_flip", loop_cells=("test_augment",),
-        hidden_bug=("scale = inv_std if weight is None else inv_std * weight",
-                    "scale = np.ones_like(inv_std) if weight is None else inv_std * weight"),
+        lab="10_conv",
+        timeout=120,
+        blank_cell="test_im2col",
+        delete_cell="test_avgpool",
+        loop_function="random_crop_flip",
+        loop_cells=("test_augment",),
+        hidden_bug=(
+            "scale = inv_std if weight is None else inv_std * weight",
+            "scale = np.ones_like(inv_std) if weight is None else inv_std * weight",
+        ),
         hidden_cells=("test_batchnorm2d",),
         kinds=("reference", "blank", "hidden"),
     ),
@@ -248,28 +322,49 @@ def toy_lab():
         cell = v4.new_code_cell(source)
         if grade_id:
             cell.metadata["nbgrader"] = {
-                "grade": points is not None, "solution": solution, "locked": not solution,
-                "grade_id": grade_id, "schema_version": 3, "task": False, **({"points": points} if points else {})}
+                "grade": points is not None,
+                "solution": solution,
+                "locked": not solution,
+                "grade_id": grade_id,
+                "schema_version": 3,
+                "task": False,
+                **({"points": points} if points else {}),
+            }
             cell.id = grade_id
         return cell
 
     def solution(name, body):
-        return code(f"def {name}:\n    ### BEGIN SOLUTION\n    {body}\n    ### END SOLUTION", name.split("(")[0], solution=True)
+        return code(
+            f"def {name}:\n    ### BEGIN SOLUTION\n    {body}\n    ### END SOLUTION", name.split("(")[0], solution=True
+        )
 
-    nb = v4.new_notebook(cells=[
-        v4.new_markdown_cell("# 00_toy: the grader's test lab (8 points)"),
-        code("import numpy as np\nfrom toycheck import check_gradient\n" + RECORD_IMPORT, "imports"),
-        solution("square(x)", "return x * x"),
-        code('assert square(3) == 9, "square(3) should be 9"\nrecord("square_3", square(3))\n'
-             '### BEGIN HIDDEN TESTS\nrecord("square_negative", square(-2.5))\n'
-             'assert square(-2) == 4, "square of a negative number"\n### END HIDDEN TESTS', "test_square", 2),
-        solution("cube(x)", "return x ** 3"),
-        code('assert cube(2) == 8, f"cube(2) = {cube(2)}, expected 8"\nrecord("cube_2", cube(2))', "test_cube", 1),
-        solution("mean(xs)", "return sum(xs) / len(xs)"),
-        code("assert np.allclose(mean([1.0, 2.0, 3.0]), 2.0)\nrecord(\"mean_123\", mean([1.0, 2.0, 3.0]))",
-             "test_mean", 2),
-        code("assert check_gradient(cube, 1.5, 3 * 1.5 ** 2)\n"
-             "record(\"cube_slope\", (cube(1.5 + 1e-6) - cube(1.5 - 1e-6)) / 2e-6, rtol=1e-5)", "test_cube_gradient", 3),
-    ])
+    nb = v4.new_notebook(
+        cells=[
+            v4.new_markdown_cell("# 00_toy: the grader's test lab (8 points)"),
+            code("import numpy as np\nfrom toycheck import check_gradient\n" + RECORD_IMPORT, "imports"),
+            solution("square(x)", "return x * x"),
+            code(
+                'assert square(3) == 9, "square(3) should be 9"\nrecord("square_3", square(3))\n'
+                '### BEGIN HIDDEN TESTS\nrecord("square_negative", square(-2.5))\n'
+                'assert square(-2) == 4, "square of a negative number"\n### END HIDDEN TESTS',
+                "test_square",
+                2,
+            ),
+            solution("cube(x)", "return x ** 3"),
+            code('assert cube(2) == 8, f"cube(2) = {cube(2)}, expected 8"\nrecord("cube_2", cube(2))', "test_cube", 1),
+            solution("mean(xs)", "return sum(xs) / len(xs)"),
+            code(
+                'assert np.allclose(mean([1.0, 2.0, 3.0]), 2.0)\nrecord("mean_123", mean([1.0, 2.0, 3.0]))',
+                "test_mean",
+                2,
+            ),
+            code(
+                "assert check_gradient(cube, 1.5, 3 * 1.5 ** 2)\n"
+                'record("cube_slope", (cube(1.5 + 1e-6) - cube(1.5 - 1e-6)) / 2e-6, rtol=1e-5)',
+                "test_cube_gradient",
+                3,
+            ),
+        ]
+    )
     nb.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
     return nb, {"toycheck.py": TOY_HELPER}

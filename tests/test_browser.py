@@ -11,7 +11,8 @@ Needs Chromium and its WebDriver (Debian: ``apt-get install chromium chromium-dr
 installs them) and selenium (requirements/course.txt); nothing is downloaded at run time.
 The test runs only under ``make test-browser`` (MICROGRAD_PLUS_BROWSER_TEST=1); without a
 browser it is skipped there, unless MICROGRAD_PLUS_REQUIRE_BROWSER=1 (CI), where it fails.
-"""
+"""  # noqa: E501
+
 from __future__ import annotations
 
 import json
@@ -34,19 +35,28 @@ ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "grader" / "browser-test"
 LAB, UNTOUCHED = "01_value", "02_tensor"
 TOKEN = "microgradplus-browser-test"
-INSTRUCTOR_COMMANDS = ["nbgrader:open-formgrader", "nbgrader:open-formgrader-local", "nbgrader:open-course-list",
-                       "nbgrader:open-assignment-list", "nbgrader:open-create-assignment"]
+INSTRUCTOR_COMMANDS = [
+    "nbgrader:open-formgrader",
+    "nbgrader:open-formgrader-local",
+    "nbgrader:open-course-list",
+    "nbgrader:open-assignment-list",
+    "nbgrader:open-create-assignment",
+]
 INSTRUCTOR_ENDPOINTS = ["formgrader", "formgrader/api/assignments", "formgraders", "courses", "assignments"]
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(os.environ.get("MICROGRAD_PLUS_BROWSER_TEST") != "1",
-                       reason="the browser test runs on its own: make test-browser"),
+    pytest.mark.skipif(
+        os.environ.get("MICROGRAD_PLUS_BROWSER_TEST") != "1",
+        reason="the browser test runs on its own: make test-browser",
+    ),
 ]
 
 
 def _browser() -> tuple[str, str] | None:
-    chromium = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
+    chromium = next(
+        (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None
+    )
     driver = shutil.which("chromedriver")
     return (chromium, driver) if chromium and driver else None
 
@@ -83,9 +93,13 @@ def lab(tmp_path_factory):
     port = _free_port()
     log = (tmp_path_factory.mktemp("log") / "lab.log").open("w")
     args = f"--no-browser --ip=127.0.0.1 --ServerApp.token={TOKEN} --LabApp.expose_app_in_browser=True"
-    server = subprocess.Popen(["make", "--no-print-directory", "lab", f"PORT={port}", f"VENV={Path(sys.prefix)}",
-                               f"LAB_ARGS={args}"], cwd=course, stdout=log, stderr=subprocess.STDOUT,
-                              start_new_session=True)
+    server = subprocess.Popen(
+        ["make", "--no-print-directory", "lab", f"PORT={port}", f"VENV={Path(sys.prefix)}", f"LAB_ARGS={args}"],
+        cwd=course,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(120):
@@ -117,7 +131,13 @@ def browser(lab):
     chromium, driver = _browser()
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1400,1000"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1400,1000",
+    ):
         options.add_argument(flag)
     browser = webdriver.Chrome(service=Service(driver), options=options)
     browser.set_script_timeout(30)
@@ -141,34 +161,48 @@ def _wait(browser, script: str, timeout: float, what: str, *args):
 
 def _open(browser, base: str, path: str) -> None:
     browser.get(f"{base}/lab/tree/{path}?token={TOKEN}")
-    _wait(browser, "return window.jupyterapp && window.jupyterapp.shell.currentWidget && "
-                   "window.jupyterapp.shell.currentWidget.context && "
-                   "window.jupyterapp.shell.currentWidget.context.path === arguments[0] && "
-                   "window.jupyterapp.shell.currentWidget.sessionContext.session && "
-                   "window.jupyterapp.shell.currentWidget.sessionContext.session.kernel && "
-                   "window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.connectionStatus === 'connected' && "
-                   "window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'",
-          90, f"{path} to open with an idle kernel", path)
+    _wait(
+        browser,
+        "return window.jupyterapp && window.jupyterapp.shell.currentWidget && "
+        "window.jupyterapp.shell.currentWidget.context && "
+        "window.jupyterapp.shell.currentWidget.context.path === arguments[0] && "
+        "window.jupyterapp.shell.currentWidget.sessionContext.session && "
+        "window.jupyterapp.shell.currentWidget.sessionContext.session.kernel && "
+        "window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.connectionStatus === 'connected' && "
+        "window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'",
+        90,
+        f"{path} to open with an idle kernel",
+        path,
+    )
 
 
 CURRENT = "const panel = window.jupyterapp.shell.currentWidget; const nb = panel.content;"
 
 
 def _dialog(browser, timeout: float) -> dict:
-    return _wait(browser, """
+    return _wait(
+        browser,
+        """
         const msg = document.querySelector('.jp-Dialog #validation-message');
         if (!msg) return null;
         const success = msg.querySelector('p');
         return {classes: msg.className, text: msg.innerText,
                 before: success ? getComputedStyle(success, '::before').content : '',
                 hiddenLabel: msg.firstElementChild ? getComputedStyle(msg.firstElementChild).display : ''};
-    """, timeout, "the validation dialog")
+    """,
+        timeout,
+        "the validation dialog",
+    )
 
 
 def _press_validate(browser) -> None:
-    button = _wait(browser, "const item = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) "
-                            ".validate-button'); return item && (item.querySelector('button, jp-button') || item)",
-                   30, "the Validate button")
+    button = _wait(
+        browser,
+        "const item = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) "
+        ".validate-button'); return item && (item.querySelector('button, jp-button') || item)",
+        30,
+        "the Validate button",
+    )
     button.click()
 
 
@@ -184,10 +218,13 @@ def test_the_learners_jupyterlab(lab, browser):
 
     # 1. no instructor-only action: commands, menu, server endpoints
     _open(browser, base, f"mylabs/{LAB}/{LAB}.ipynb")
-    reachable = browser.execute_script("return arguments[0].filter(c => window.jupyterapp.commands.hasCommand(c))",
-                                       INSTRUCTOR_COMMANDS)
+    reachable = browser.execute_script(
+        "return arguments[0].filter(c => window.jupyterapp.commands.hasCommand(c))", INSTRUCTOR_COMMANDS
+    )
     assert reachable == [], f"instructor-only commands in the learner's JupyterLab: {reachable}"
-    menus = browser.execute_script("return [...document.querySelectorAll('.lm-MenuBar-itemLabel')].map(e => e.innerText)")
+    menus = browser.execute_script(
+        "return [...document.querySelectorAll('.lm-MenuBar-itemLabel')].map(e => e.innerText)"
+    )
     assert "File" in menus and not [m for m in menus if "nbgrader" in m.lower()], menus
     for endpoint in INSTRUCTOR_ENDPOINTS:
         with pytest.raises(urllib.error.HTTPError, match="404"):
@@ -196,28 +233,41 @@ def test_the_learners_jupyterlab(lab, browser):
 
     # 2. a completed lab 01: run every cell, no errors, the graph and the plots rendered
     browser.execute_script("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-    _wait(browser, CURRENT + """
+    _wait(
+        browser,
+        CURRENT
+        + """
         const code = nb.widgets.filter(c => c.model.type === 'code');
         return panel.sessionContext.session.kernel.status === 'idle' &&
                code.every(c => c.model.executionCount !== null) && code.length;""",
-          120, "every cell of lab 01 to run")
-    errors = browser.execute_script(CURRENT + """
+        120,
+        "every cell of lab 01 to run",
+    )
+    errors = browser.execute_script(
+        CURRENT
+        + """
         return nb.widgets.filter(c => c.model.type === 'code').flatMap(c => c.model.outputs.toJSON()
-            .filter(o => o.output_type === 'error').map(o => o.ename + ': ' + o.evalue));""")
+            .filter(o => o.output_type === 'error').map(o => o.ename + ': ' + o.evalue));"""
+    )
     assert errors == [], f"cells of lab 01 raised: {errors}"
-    rendered = browser.execute_script(CURRENT + """
+    rendered = browser.execute_script(
+        CURRENT
+        + """
         const shown = e => e && (e.tagName.toLowerCase() === 'img' ? e.complete && e.naturalWidth > 0
                                                                   : e.getBoundingClientRect().width > 0);
         const svgs = [...document.querySelectorAll('.jp-RenderedSVG')].filter(r => shown(r.querySelector('img, svg')));
         const pngs = [...document.querySelectorAll('.jp-RenderedImage img')].filter(shown);
         const graphs = nb.widgets.filter(c => c.model.type === 'code').flatMap(c => c.model.outputs.toJSON())
             .map(o => (o.data || {})['image/svg+xml']).filter(Boolean).map(s => [].concat(s).join(''));
-        return {svg: svgs.length, png: pngs.length, nodes: graphs.length ? graphs[0].split('class="node"').length - 1 : 0};""")
+        return {svg: svgs.length, png: pngs.length, nodes: graphs.length ? graphs[0].split('class="node"').length - 1 : 0};"""  # noqa: E501
+    )
     assert rendered["svg"] >= 1 and rendered["nodes"] >= 3, f"the computation graph did not render: {rendered}"
     assert rendered["png"] >= 3, f"the plots did not render: {rendered}"
     for name, selector in (("graph", ".jp-RenderedSVG"), ("plot", ".jp-RenderedImage")):
-        element = browser.execute_script(f"const e = [...document.querySelectorAll('{selector}')].pop();"
-                                          "e.scrollIntoView({block: 'center'}); return e;")
+        element = browser.execute_script(
+            f"const e = [...document.querySelectorAll('{selector}')].pop();"
+            "e.scrollIntoView({block: 'center'}); return e;"
+        )
         time.sleep(0.3)
         element.screenshot(str(SHOTS / f"lab01_{name}.png"))
     browser.save_screenshot(str(SHOTS / "lab01_run_all.png"))
@@ -227,7 +277,9 @@ def test_the_learners_jupyterlab(lab, browser):
     dialog = _dialog(browser, 150)
     browser.save_screenshot(str(SHOTS / "lab01_validate_pass.png"))
     assert "validation-success" in dialog["classes"], dialog
-    assert dialog["before"] == json.dumps(PASS_TEXT), f"the pass dialog does not say hidden tests run at grading: {dialog}"
+    assert dialog["before"] == json.dumps(PASS_TEXT), (
+        f"the pass dialog does not say hidden tests run at grading: {dialog}"
+    )
     _close_dialog(browser)
 
     # 4. an untouched lab opens clean (while the bare metadata the labs had before opens "unsaved"),
@@ -239,8 +291,10 @@ def test_the_learners_jupyterlab(lab, browser):
     for name, dirty in (("bare_metadata.ipynb", True), (untouched.name, False)):
         _open(browser, base, f"mylabs/{UNTOUCHED}/{name}")
         time.sleep(2)  # let the kernel's metadata arrive
-        state = browser.execute_script(CURRENT + "return {dirty: panel.context.model.dirty, "
-                                       "tab: document.querySelector('.lm-TabBar-tab.jp-mod-current').className}")
+        state = browser.execute_script(
+            CURRENT + "return {dirty: panel.context.model.dirty, "
+            "tab: document.querySelector('.lm-TabBar-tab.jp-mod-current').className}"
+        )
         assert state["dirty"] is dirty and ("jp-mod-dirty" in state["tab"]) is dirty, f"{name}: {state}"
     browser.save_screenshot(str(SHOTS / "untouched_lab.png"))
     _press_validate(browser)
@@ -249,7 +303,7 @@ def test_the_learners_jupyterlab(lab, browser):
     assert "validation-failed" in dialog["classes"] and dialog["hiddenLabel"] == "none", dialog
     first = dialog["text"].strip().splitlines()[0]
     assert first.endswith("test cells fail.") and first.split()[0].isdigit(), dialog["text"][:500]
-    head = dialog["text"][:dialog["text"].index(HIDDEN_NOTE)]
+    head = dialog["text"][: dialog["text"].index(HIDDEN_NOTE)]
     assert "NotImplementedError: a `# YOUR CODE HERE` stub" in head, dialog["text"][:2000]
     assert "Traceback" not in head and "Traceback" in dialog["text"], "tracebacks come after the messages"
     _close_dialog(browser)
@@ -259,8 +313,9 @@ def test_the_learners_jupyterlab(lab, browser):
     before = released.read_bytes()
     _open(browser, base, f"labs/{LAB}/{LAB}.ipynb")
     browser.execute_script("window.jupyterapp.commands.execute('docmanager:save')")
-    error = _wait(browser, "const d = document.querySelector('.jp-Dialog'); return d && d.innerText", 30,
-                  "the save error")
+    error = _wait(
+        browser, "const d = document.querySelector('.jp-Dialog'); return d && d.innerText", 30, "the save error"
+    )
     browser.save_screenshot(str(SHOTS / "release_save_refused.png"))
     assert f"Your copy is mylabs/{LAB}/{LAB}.ipynb" in error, error
     browser.execute_script("document.querySelector('.jp-Dialog .jp-mod-accept, .jp-Dialog .jp-mod-reject').click()")

@@ -1,5 +1,6 @@
 """micrograd_plus.conv / images / cnn: every op of CONV_OPS against float64 numerical gradients and PyTorch,
 the layers against torch.nn, the image pipeline, and the committed CIFAR-10 weights on the real test set."""
+
 from pathlib import Path
 
 import numpy as np
@@ -7,8 +8,19 @@ import pytest
 import torch
 
 from micrograd_plus.cnn import CIFAR10_MEAN, CIFAR10_STD, cifar_cnn, load_weights, predict_classes, save_weights
-from micrograd_plus.conv import (CONV_OPS, AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, MaxPool2d, check_conv_op,
-                                 col2im, conv2d, im2col, max_pool2d)
+from micrograd_plus.conv import (
+    CONV_OPS,
+    AdaptiveAvgPool2d,
+    AvgPool2d,
+    BatchNorm2d,
+    Conv2d,
+    MaxPool2d,
+    check_conv_op,
+    col2im,
+    conv2d,
+    im2col,
+    max_pool2d,
+)
 from micrograd_plus.gradcheck import check_gradient
 from micrograd_plus.images import ImageLoader, channel_stats, normalize, random_crop_flip
 from micrograd_plus.tensor import Tensor
@@ -34,11 +46,13 @@ def test_the_table_covers_strides_paddings_kernels_nonsquare_and_batch_one():
 
 def test_a_wrong_backward_is_caught_by_the_table(monkeypatch):
     from micrograd_plus import conv
+
     original = conv.Conv2dFunction.backward
 
     def doubled(ctx, grad):
         gx, gw, gb, *rest = original(ctx, grad)
         return (gx, 2 * gw, gb, *rest)
+
     monkeypatch.setattr(conv.Conv2dFunction, "backward", staticmethod(doubled))
     with pytest.raises(AssertionError, match="conv_k3_s1_p1"):
         check_conv_op(CONV_OPS[0], check_gradient)
@@ -81,23 +95,29 @@ def test_conv2d_init_follows_pytorch_default():
     w = layer.weight.data
     assert w.shape == (32, 16, 3, 3) and w.dtype == np.float32
     assert np.abs(w).max() <= bound and np.abs(w).max() > 0.95 * bound
-    assert abs(w.std() - bound / np.sqrt(3)) < 0.05 * bound   # uniform(-b, b) has std b/sqrt(3)
+    assert abs(w.std() - bound / np.sqrt(3)) < 0.05 * bound  # uniform(-b, b) has std b/sqrt(3)
     assert np.abs(layer.bias.data).max() <= bound
     assert Conv2d(2, 3, 3, bias=False).bias is None
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda: conv2d(Tensor(np.zeros((1, 2, 5, 5))), Tensor(np.zeros((3, 4, 3, 3)))), "does not fit weight"),
-    (lambda: conv2d(Tensor(np.zeros((2, 5, 5))), Tensor(np.zeros((3, 2, 3, 3)))), "does not fit weight"),
-    (lambda: conv2d(Tensor(np.zeros((1, 2, 2, 2))), Tensor(np.zeros((3, 2, 3, 3)))), "larger than the padded input"),
-    (lambda: conv2d(Tensor(np.zeros((1, 2, 5, 5))), Tensor(np.zeros((3, 2, 3, 3))), stride=0), "stride"),
-    (lambda: Conv2d(3, 0, 3), "out_channels"),
-    (lambda: Conv2d(3, 4, 3)(Tensor(np.zeros((1, 2, 8, 8)))), r"\(N, 3, H, W\)"),
-    (lambda: max_pool2d(Tensor(np.zeros((1, 1, 2, 2))), 3), "larger than the input"),
-    (lambda: BatchNorm2d(3)(Tensor(np.zeros((2, 4, 3, 3)))), r"\(N, 3, H, W\)"),
-    (lambda: BatchNorm2d(3)(Tensor(np.zeros((1, 3, 1, 1)))), "more than 1 value per channel"),
-    (lambda: AdaptiveAvgPool2d(2), "output_size=1"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: conv2d(Tensor(np.zeros((1, 2, 5, 5))), Tensor(np.zeros((3, 4, 3, 3)))), "does not fit weight"),
+        (lambda: conv2d(Tensor(np.zeros((2, 5, 5))), Tensor(np.zeros((3, 2, 3, 3)))), "does not fit weight"),
+        (
+            lambda: conv2d(Tensor(np.zeros((1, 2, 2, 2))), Tensor(np.zeros((3, 2, 3, 3)))),
+            "larger than the padded input",
+        ),
+        (lambda: conv2d(Tensor(np.zeros((1, 2, 5, 5))), Tensor(np.zeros((3, 2, 3, 3))), stride=0), "stride"),
+        (lambda: Conv2d(3, 0, 3), "out_channels"),
+        (lambda: Conv2d(3, 4, 3)(Tensor(np.zeros((1, 2, 8, 8)))), r"\(N, 3, H, W\)"),
+        (lambda: max_pool2d(Tensor(np.zeros((1, 1, 2, 2))), 3), "larger than the input"),
+        (lambda: BatchNorm2d(3)(Tensor(np.zeros((2, 4, 3, 3)))), r"\(N, 3, H, W\)"),
+        (lambda: BatchNorm2d(3)(Tensor(np.zeros((1, 3, 1, 1)))), "more than 1 value per channel"),
+        (lambda: AdaptiveAvgPool2d(2), "output_size=1"),
+    ],
+)
 def test_bad_input_gets_a_clear_error(call, message):
     with pytest.raises(ValueError, match=message):
         call()
@@ -106,7 +126,7 @@ def test_bad_input_gets_a_clear_error(call, message):
 def test_maxpool_ties_route_the_gradient_as_pytorch_does():
     rng = np.random.default_rng(4)
     for kernel, stride in [(2, 2), (3, 1), (3, 2), ((2, 3), (1, 2))]:
-        x = rng.integers(0, 3, size=(2, 3, 7, 8)).astype(F64)   # many ties
+        x = rng.integers(0, 3, size=(2, 3, 7, 8)).astype(F64)  # many ties
         xt, tt = Tensor(x, requires_grad=True, dtype=F64), torch.tensor(x, requires_grad=True)
         y = max_pool2d(xt, kernel, stride)
         yt = torch.nn.functional.max_pool2d(tt, kernel, stride)
@@ -119,8 +139,11 @@ def test_maxpool_ties_route_the_gradient_as_pytorch_does():
 
 def test_pool_modules_match_torch():
     x = np.random.default_rng(5).normal(size=(2, 3, 8, 6)).astype(np.float32)
-    for ours, theirs in [(MaxPool2d(2), torch.nn.MaxPool2d(2)), (AvgPool2d(3, 2), torch.nn.AvgPool2d(3, 2)),
-                         (AdaptiveAvgPool2d(1), torch.nn.AdaptiveAvgPool2d(1))]:
+    for ours, theirs in [
+        (MaxPool2d(2), torch.nn.MaxPool2d(2)),
+        (AvgPool2d(3, 2), torch.nn.AvgPool2d(3, 2)),
+        (AdaptiveAvgPool2d(1), torch.nn.AdaptiveAvgPool2d(1)),
+    ]:
         np.testing.assert_allclose(ours(Tensor(x)).data, theirs(torch.tensor(x)).numpy(), rtol=1e-6, atol=1e-6)
 
 
@@ -131,7 +154,7 @@ def test_batchnorm2d_train_and_eval_running_stats_match_torch(momentum):
     ours.weight.data[...] = rng.normal(size=4)
     ours.bias.data[...] = rng.normal(size=4)
     theirs.load_state_dict({n: torch.tensor(v) for n, v in ours.state_dict().items()})
-    for shape in [(8, 4, 5, 3), (1, 4, 3, 3), (3, 4, 1, 2)]:   # batch 1 works: N*H*W > 1
+    for shape in [(8, 4, 5, 3), (1, 4, 3, 3), (3, 4, 1, 2)]:  # batch 1 works: N*H*W > 1
         x = rng.normal(1.0, 2.0, size=shape)
         xt, tt = Tensor(x, requires_grad=True, dtype=F64), torch.tensor(x, requires_grad=True)
         y, yt = ours(xt), theirs(tt)
@@ -161,8 +184,15 @@ def test_random_crop_flip_gives_crops_of_the_padded_images_and_flips_about_half(
     padded = np.pad(X, ((0, 0), (0, 0), (2, 2), (2, 2)))
     offsets, flips = set(), 0
     for i in range(len(X)):
-        found = [(a, b, f) for a in range(5) for b in range(5) for f in (0, 1)
-                 if np.array_equal(out[i], padded[i, :, a:a + 8, b:b + 8][..., ::-1] if f else padded[i, :, a:a + 8, b:b + 8])]
+        found = [
+            (a, b, f)
+            for a in range(5)
+            for b in range(5)
+            for f in (0, 1)
+            if np.array_equal(
+                out[i], padded[i, :, a : a + 8, b : b + 8][..., ::-1] if f else padded[i, :, a : a + 8, b : b + 8]
+            )
+        ]
         assert found, f"image {i} is not a crop of its padded image"
         offsets.add(found[0][:2])
         flips += found[0][2]
@@ -203,6 +233,7 @@ def test_cnn_is_small_and_its_weights_round_trip(tmp_path):
 
 def test_committed_weights_reach_70_percent_on_official_cifar10_test_images():
     from micrograd_plus.data import DatasetError, load_cifar10
+
     try:
         _, (X_test, y_test) = load_cifar10()
     except DatasetError as error:

@@ -3,6 +3,7 @@
 Downloads are tested against a local HTTP server on 127.0.0.1; the real files come from
 the offline copies in ../shared/datasets (see the ``shared_datasets`` fixture).
 """
+
 import gzip
 import hashlib
 import http.server
@@ -22,7 +23,16 @@ import pytest
 
 from micrograd_plus import data, datasets
 from micrograd_plus.data import DatasetError, IDXError, load_mnist, read_idx
-from micrograd_plus.datasets import CIFAR10, MNIST, ChecksumError, DataFile, DatasetSpec, DownloadError, fetch, verify_file
+from micrograd_plus.datasets import (
+    CIFAR10,
+    MNIST,
+    ChecksumError,
+    DataFile,
+    DatasetSpec,
+    DownloadError,
+    fetch,
+    verify_file,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,8 +50,10 @@ def idx_bytes(array, code):
     return header + array.astype(array.dtype.newbyteorder(">")).tobytes()
 
 
-@pytest.mark.parametrize("dtype,code", [(np.uint8, 0x08), (np.int8, 0x09), (np.int16, 0x0B),
-                                        (np.int32, 0x0C), (np.float32, 0x0D), (np.float64, 0x0E)])
+@pytest.mark.parametrize(
+    "dtype,code",
+    [(np.uint8, 0x08), (np.int8, 0x09), (np.int16, 0x0B), (np.int32, 0x0C), (np.float32, 0x0D), (np.float64, 0x0E)],
+)
 @pytest.mark.parametrize("gz", [False, True])
 def test_read_idx_roundtrip_every_type(tmp_path, dtype, code, gz):
     array = (np.arange(24) - 5).reshape(2, 3, 4).astype(dtype)
@@ -77,17 +89,20 @@ def real_labels_raw(mnist_dir):
     return gzip.decompress((mnist_dir / "t10k-labels-idx1-ubyte.gz").read_bytes())
 
 
-@pytest.mark.parametrize("corrupt,message", [
-    (lambda raw: raw[:-1], "truncated: shape (10000,) needs 10000 data bytes, found 9999"),
-    (lambda raw: raw[:6], "truncated IDX header"),
-    (lambda raw: raw[:2], "too short for an IDX header"),
-    (lambda raw: b"", "too short for an IDX header"),
-    (lambda raw: raw + b"\x00\x00", "2 unexpected trailing bytes"),
-    (lambda raw: b"\x01" + raw[1:], "bad IDX magic number 01000801"),
-    (lambda raw: raw[:2] + b"\x07" + raw[3:], "unknown IDX data type code 0x07"),
-    (lambda raw: raw[:3] + b"\x00" + raw[4:], "0 dimensions"),
-    (lambda raw: raw[:3] + b"\x02" + raw[4:], "truncated: shape (10000, 117571840) needs 1175718400000 data bytes"),
-])
+@pytest.mark.parametrize(
+    "corrupt,message",
+    [
+        (lambda raw: raw[:-1], "truncated: shape (10000,) needs 10000 data bytes, found 9999"),
+        (lambda raw: raw[:6], "truncated IDX header"),
+        (lambda raw: raw[:2], "too short for an IDX header"),
+        (lambda raw: b"", "too short for an IDX header"),
+        (lambda raw: raw + b"\x00\x00", "2 unexpected trailing bytes"),
+        (lambda raw: b"\x01" + raw[1:], "bad IDX magic number 01000801"),
+        (lambda raw: raw[:2] + b"\x07" + raw[3:], "unknown IDX data type code 0x07"),
+        (lambda raw: raw[:3] + b"\x00" + raw[4:], "0 dimensions"),
+        (lambda raw: raw[:3] + b"\x02" + raw[4:], "truncated: shape (10000, 117571840) needs 1175718400000 data bytes"),
+    ],
+)
 @pytest.mark.parametrize("gz", [False, True])
 def test_read_idx_rejects_corrupt_copies(tmp_path, real_labels_raw, corrupt, message, gz):
     path = tmp_path / ("bad-labels.gz" if gz else "bad-labels")
@@ -170,7 +185,7 @@ def test_md5_checksums(tmp_path):
 
 
 def test_registry_matches_the_published_checksums():
-    readme = (ROOT.parent / "shared" / "datasets" / "README.md")
+    readme = ROOT.parent / "shared" / "datasets" / "README.md"
     if not readme.is_file():
         pytest.skip("no ../shared/datasets README")
     text = readme.read_text()
@@ -225,7 +240,7 @@ class Mirror:
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 if mode == "truncate":
-                    self.wfile.write(payload[:len(payload) // 2])
+                    self.wfile.write(payload[: len(payload) // 2])
                     self.wfile.flush()
                     self.close_connection = True
                     return
@@ -250,14 +265,16 @@ def make_mirror():
     def make(files, ranges=True):
         mirrors.append(Mirror(files, ranges))
         return mirrors[-1]
+
     yield make
     for m in mirrors:
         m.close()
 
 
 PAYLOAD = {"a.bin": bytes(range(256)) * 400, "b.bin": b"second file " * 1000}
-SPEC = DatasetSpec("toy", tuple(DataFile(n, sha256=hashlib.sha256(b).hexdigest()) for n, b in PAYLOAD.items()),
-                   mirrors=())
+SPEC = DatasetSpec(
+    "toy", tuple(DataFile(n, sha256=hashlib.sha256(b).hexdigest()) for n, b in PAYLOAD.items()), mirrors=()
+)
 
 
 def corrupted(files):
@@ -448,8 +465,13 @@ def test_from_dir_missing_files(tmp_path, shared_datasets):
 def test_make_data_from_command(tmp_path, shared_datasets):
     """The exact command `make data FROM=...` runs."""
     env = {**os.environ, "MICROGRAD_PLUS_DATA": str(tmp_path)}
-    out = subprocess.run([sys.executable, "-m", "micrograd_plus.data", "fetch", "mnist", "--from",
-                          str(shared_datasets / "mnist")], cwd=ROOT, env=env, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "micrograd_plus.data", "fetch", "mnist", "--from", str(shared_datasets / "mnist")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stderr
     assert f"mnist: 4 files verified in {tmp_path / 'mnist'}" in out.stdout
     assert data._main(["verify", "mnist", "--root", str(tmp_path)]) == 0
@@ -543,8 +565,13 @@ def tiny_cifar_archive(path, batches, prefix="cifar-10-batches-bin/"):
 
 
 def toy_cifar_spec(batches):
-    return DatasetSpec("cifar10", tuple(DataFile(n, md5=hashlib.md5(b).hexdigest()) for n, b in batches.items()),
-                       mirrors=(), archive=CIFAR10.archive, archive_dir=CIFAR10.archive_dir)
+    return DatasetSpec(
+        "cifar10",
+        tuple(DataFile(n, md5=hashlib.md5(b).hexdigest()) for n, b in batches.items()),
+        mirrors=(),
+        archive=CIFAR10.archive,
+        archive_dir=CIFAR10.archive_dir,
+    )
 
 
 def cifar_records(n, seed):
@@ -579,7 +606,7 @@ def test_cifar_members_verified_one_by_one(tmp_path):
         fetch(spec, tmp_path / "root3", from_dir=src)
     tiny_cifar_archive(src / "cifar-10-binary.tar.gz", batches)
     raw = (src / "cifar-10-binary.tar.gz").read_bytes()
-    (src / "cifar-10-binary.tar.gz").write_bytes(raw[:len(raw) // 2])
+    (src / "cifar-10-binary.tar.gz").write_bytes(raw[: len(raw) // 2])
     with pytest.raises(DatasetError, match="corrupt or truncated archive"):
         fetch(spec, tmp_path / "root4", from_dir=src)
 
@@ -599,7 +626,7 @@ def test_cifar_from_an_extracted_folder_and_loading(tmp_path, monkeypatch):
     assert Xt.shape == (3, 3, 32, 32)
     rec = np.frombuffer(batches["data_batch_2.bin"], dtype=np.uint8).reshape(-1, 3073)
     assert y[4] == rec[0, 0]
-    np.testing.assert_array_equal(X[4, 1], rec[0, 1 + 1024:1 + 2048].reshape(32, 32) / np.float32(255))  # green plane
+    np.testing.assert_array_equal(X[4, 1], rec[0, 1 + 1024 : 1 + 2048].reshape(32, 32) / np.float32(255))  # green plane
     (Xh, _), _ = data.load_cifar10(tmp_path / "root", layout="NHWC", fetch_missing=False)
     np.testing.assert_array_equal(Xh, X.transpose(0, 2, 3, 1))
     (_, _), (Xv, _), _ = data.load_cifar10(tmp_path / "root", validation_size=5, fetch_missing=False)

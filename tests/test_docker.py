@@ -66,7 +66,7 @@ def test_every_ignored_hadolint_rule_is_explained():
     for i, line in enumerate(lines):
         for rule in re.findall(r"#\s*hadolint ignore=([\w,]+)", line):
             for code in rule.split(","):
-                context = "\n".join(lines[max(0, i - 4):i])
+                context = "\n".join(lines[max(0, i - 4) : i])
                 assert code in context, f"'hadolint ignore={code}' (line {i + 1}) has no reason above it"
 
 
@@ -91,7 +91,9 @@ def test_container_command_runs_the_learner_lab():
     text = (DOCKER / "Dockerfile").read_text()
     makeflags = re.search(r'MAKEFLAGS="([^"]*)"', text).group(1)
     cmd = json.loads(re.search(r"^CMD (\[.*?\])$", text, re.M | re.S).group(1).replace("\\\n", ""))
-    result = run([*cmd[:2], "--no-print-directory", "-n", *cmd[2:]], cwd=ROOT, env=dict(os.environ, MAKEFLAGS=makeflags))
+    result = run(
+        [*cmd[:2], "--no-print-directory", "-n", *cmd[2:]], cwd=ROOT, env=dict(os.environ, MAKEFLAGS=makeflags)
+    )
     assert result.returncode == 0, result.stderr
     assert "venv" not in result.stdout and "pip install" not in result.stdout, result.stdout
     assert "python -m grader.mylabs" in result.stdout
@@ -135,7 +137,7 @@ def docker_command(output, verb):
     for line in output.splitlines():
         words = shlex.split(line)
         for i in range(len(words) - 1):
-            if words[i:i + 2] == ["docker", verb]:
+            if words[i : i + 2] == ["docker", verb]:
                 return words[i:]
     raise AssertionError(f"no 'docker {verb}' line in:\n{output}")
 
@@ -276,10 +278,11 @@ def test_a_request_to_replace_numpy_is_refused(fake_image):
         pytest.skip("the package index is not reachable")
     numpy = read_freeze(FIXTURE)["numpy"]
     # Without the constraints the same request resolves: the refusal below is the pins' doing.
-    plain = run([*shlex.split(fake_image["PIP"]), "install", "--dry-run", "--quiet", f"numpy>{numpy}"],
-                env={k: v for k, v in os.environ.items() if k != "PIP_CONSTRAINT"})
+    plain = run(
+        [*shlex.split(fake_image["PIP"]), "install", "--dry-run", "--quiet", f"numpy>{numpy}"],
+        env={k: v for k, v in os.environ.items() if k != "PIP_CONSTRAINT"},
+    )
     assert plain.returncode == 0, plain.stderr[-2000:]
-    result = run_script(fake_image, "--dry-run", "--quiet", f"numpy>{numpy}",
-                        REQUIREMENTS=os.devnull)
+    result = run_script(fake_image, "--dry-run", "--quiet", f"numpy>{numpy}", REQUIREMENTS=os.devnull)
     assert result.returncode != 0
     assert "numpy" in result.stderr and ("ResolutionImpossible" in result.stderr or "conflict" in result.stderr.lower())

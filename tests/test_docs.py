@@ -1,5 +1,6 @@
 """The documentation is checked like code: the API reference is regenerated and compared,
 the tutorial's code runs, and every relative link in the Markdown points at a file."""
+
 import re
 import subprocess
 import sys
@@ -8,7 +9,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "docker" / "README.md", ROOT / "data" / "README.md"]
+DOCS = [
+    ROOT / "README.md",
+    *sorted((ROOT / "docs").glob("*.md")),
+    ROOT / "docker" / "README.md",
+    ROOT / "data" / "README.md",
+]
 
 
 def test_api_reference_is_up_to_date():
@@ -34,7 +40,9 @@ def test_readme_points_match_the_notebooks():
     for nb in lab_notebooks(ROOT / "solutions"):
         row = next((line for line in readme.splitlines() if line.startswith(f"| [{nb.parent.name}]")), None)
         assert row, f"README's course map has no row for {nb.parent.name}"
-        assert row.rstrip(" |").split("|")[-1].strip() == str(notebook_points(nb)), f"README points for {nb.parent.name}"
+        assert row.rstrip(" |").split("|")[-1].strip() == str(notebook_points(nb)), (
+            f"README points for {nb.parent.name}"
+        )
 
 
 def test_every_public_name_has_a_docstring_with_an_example():
@@ -93,6 +101,7 @@ def test_every_make_command_in_the_docs_exists(doc):
     assert commands, f"{doc} shows no make command"
     for command in commands:
         # -n prints what would run without running it; an unknown target or variable error fails
-        result = subprocess.run(command.replace("make ", "make -n ", 1), shell=True, cwd=ROOT,
-                                capture_output=True, text=True, timeout=60)
+        result = subprocess.run(
+            command.replace("make ", "make -n ", 1), shell=True, cwd=ROOT, capture_output=True, text=True, timeout=60
+        )
         assert result.returncode == 0, f"`{command}` from {doc} does not work:\n{result.stderr}"

@@ -9,6 +9,7 @@ loss is a weighted sum of the last nodes; every leaf's gradient must match PyTor
 ``make fuzz N=10000`` runs many more, drawn from a seeded generator, and prints ``mismatches=0 of N``
 (``python -m tests.test_fuzz --n 10000``). The same is done for the scalar ``Value`` against PyTorch scalars.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -194,8 +195,9 @@ def run_tensor_program(leaves, program, shapes, lib):
         loss = term if loss is None else loss + term
     loss.backward()
     if lib == "mp":
-        return loss.item(), [np.zeros(t.shape) if t.grad is None else np.asarray(t.grad, dtype=np.float64)
-                             for t in inputs]
+        return loss.item(), [
+            np.zeros(t.shape) if t.grad is None else np.asarray(t.grad, dtype=np.float64) for t in inputs
+        ]
     return loss.item(), [np.zeros(tuple(t.shape)) if t.grad is None else t.grad.numpy() for t in inputs]
 
 
@@ -217,8 +219,21 @@ def tensor_mismatch(choose):
 
 
 # ---------------------------------------------------------------- Value programs
-VALUE_UNARY = ["tanh", "sigmoid", "relu", "neg", "square", "cube", "log1p_sq", "exp_tanh", "sqrt1p_sq",
-               "radd", "rsub", "rmul", "rdiv"]
+VALUE_UNARY = [
+    "tanh",
+    "sigmoid",
+    "relu",
+    "neg",
+    "square",
+    "cube",
+    "log1p_sq",
+    "exp_tanh",
+    "sqrt1p_sq",
+    "radd",
+    "rsub",
+    "rmul",
+    "rdiv",
+]
 VALUE_BINARY = ["add", "sub", "mul", "div"]
 
 
@@ -242,11 +257,23 @@ def run_value_program(leaves, program, lib):
         x = nodes[args[0]]
         y = nodes[args[1]] if len(args) > 1 else None
         out = {
-            "tanh": lambda: x.tanh(), "sigmoid": lambda: x.sigmoid(), "relu": lambda: x.relu(), "neg": lambda: -x,
-            "square": lambda: x ** 2, "cube": lambda: x ** 3, "log1p_sq": lambda: (x * x + 1).log(),
-            "exp_tanh": lambda: x.tanh().exp(), "sqrt1p_sq": lambda: (x * x + 1) ** 0.5,
-            "radd": lambda: 1.5 + x, "rsub": lambda: 1.5 - x, "rmul": lambda: 1.5 * x, "rdiv": lambda: 1.5 / (x * x + 0.5),
-            "add": lambda: x + y, "sub": lambda: x - y, "mul": lambda: x * y, "div": lambda: x / (y * y + 0.5),
+            "tanh": lambda: x.tanh(),
+            "sigmoid": lambda: x.sigmoid(),
+            "relu": lambda: x.relu(),
+            "neg": lambda: -x,
+            "square": lambda: x**2,
+            "cube": lambda: x**3,
+            "log1p_sq": lambda: (x * x + 1).log(),
+            "exp_tanh": lambda: x.tanh().exp(),
+            "sqrt1p_sq": lambda: (x * x + 1) ** 0.5,
+            "radd": lambda: 1.5 + x,
+            "rsub": lambda: 1.5 - x,
+            "rmul": lambda: 1.5 * x,
+            "rdiv": lambda: 1.5 / (x * x + 0.5),
+            "add": lambda: x + y,
+            "sub": lambda: x - y,
+            "mul": lambda: x * y,
+            "div": lambda: x / (y * y + 0.5),
         }[op]()
         nodes.append(out)
     loss = nodes[-1] + nodes[-2] * 0.5 if len(nodes) > 1 else nodes[-1]
@@ -301,6 +328,7 @@ def test_the_generator_covers_every_op():
 
 def test_a_wrong_gradient_is_caught(monkeypatch):
     from micrograd_plus import tensor
+
     original = tensor.Tanh.backward
 
     def off_by_a_bit(ctx, grad):

@@ -3,6 +3,7 @@
 A failure here means a solution notebook changed without ``make release``, or a
 generated file was edited by hand. Fix it with ``make release`` and commit the result.
 """
+
 import filecmp
 import os
 import shutil
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from grader.export import export, lab_notebooks
-from grader.release import tidy
+from grader.release import REFERENCE_ONLY, tidy
 
 ROOT = Path(__file__).resolve().parent.parent
 LABS = [nb.parent.name for nb in lab_notebooks(ROOT / "solutions")]
@@ -43,9 +44,15 @@ def test_labs_match_the_solution_notebooks(tmp_path):
     (course / "grader").mkdir()
     env = {**os.environ, "MICROGRAD_PLUS_COURSE_ROOT": str(course)}
     for lab in LABS:
-        subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", lab, "--force", "--log-level=ERROR"],
-                       cwd=ROOT, env=env, check=True)
+        subprocess.run(
+            [sys.executable, "-m", "nbgrader", "generate_assignment", lab, "--force", "--log-level=ERROR"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+        )
         tidy(course / "labs" / lab / f"{lab}.ipynb")  # what `make release` does after nbgrader
+        for file in REFERENCE_ONLY:
+            (course / "labs" / lab / file).unlink(missing_ok=True)
     stale = _diff(course / "labs", ROOT / "labs")
     assert not stale, f"labs/ is out of date with solutions/ ({stale}): run `make release` and commit"
 

@@ -1,4 +1,5 @@
 """micrograd_plus.gradcheck: relative error, centered differences, and the messages of a failed check."""
+
 import numpy as np
 import pytest
 
@@ -9,7 +10,7 @@ from micrograd_plus.tensor import Function, Tensor
 def test_rel_error_is_cs231n_definition():
     assert rel_error(np.array([1.0, 2.0]), np.array([1.0, 2.0])) == 0.0
     assert rel_error(1.0, 3.0) == pytest.approx(0.5)
-    assert rel_error(np.array([0.0]), np.array([1e-9])) == pytest.approx(0.1)      # floor 1e-8 in the denominator
+    assert rel_error(np.array([0.0]), np.array([1e-9])) == pytest.approx(0.1)  # floor 1e-8 in the denominator
     assert rel_error(np.array([1.0, 0.0]), np.array([1.0, 1e-6])) == pytest.approx(1.0)  # elementwise, then max
     assert isinstance(rel_error(1.0, 2.0), float)
 
@@ -24,11 +25,11 @@ def test_numerical_gradient_matches_analytic_derivatives():
 
 
 def test_numerical_gradient_with_upstream_gradient_and_closure():
-    w = Tensor([1.0, 2.0, 3.0], requires_grad=True)   # float32, used through a closure
+    w = Tensor([1.0, 2.0, 3.0], requires_grad=True)  # float32, used through a closure
     upstream = np.array([1.0, -1.0, 2.0])
     [g] = numerical_gradient(lambda _: w * w, [w], grad_output=upstream)
     np.testing.assert_allclose(g, 2 * np.array([1.0, 2.0, 3.0]) * upstream, rtol=1e-8)
-    assert w.data.dtype == np.float32 and w.requires_grad and w.grad is None   # restored
+    assert w.data.dtype == np.float32 and w.requires_grad and w.grad is None  # restored
 
 
 def test_numerical_gradient_restores_inputs_even_on_error():
@@ -37,6 +38,7 @@ def test_numerical_gradient_restores_inputs_even_on_error():
 
     def boom(t):
         raise KeyError("boom")
+
     with pytest.raises(KeyError):
         numerical_gradient(boom, [x])
     assert x.data is original
@@ -59,7 +61,7 @@ class BrokenSquare(Function):
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
-        return grad * x   # missing factor 2
+        return grad * x  # missing factor 2
 
 
 def test_failed_check_names_input_shape_index_values_and_error():
@@ -80,9 +82,9 @@ def test_failed_check_on_the_second_input_only():
 
         @staticmethod
         def backward(ctx, grad):
-            return grad, grad   # the first is wrong too, but only y is checked
+            return grad, grad  # the first is wrong too, but only y is checked
 
-    x = Tensor([2.0, 3.0], dtype=np.float64)                     # no grad: held fixed
+    x = Tensor([2.0, 3.0], dtype=np.float64)  # no grad: held fixed
     y = Tensor([1.0, 1.0], requires_grad=True, dtype=np.float64)
     with pytest.raises(GradientCheckError, match="input 1 \\(shape \\(2,\\)\\)"):
         check_gradient(WrongSecond.apply, [x, y])
@@ -97,7 +99,7 @@ def test_check_catches_transposed_gradients_that_ones_would_hide():
 
         @staticmethod
         def backward(ctx, grad):
-            return grad     # should be grad.T: with an all-ones upstream gradient nobody notices
+            return grad  # should be grad.T: with an all-ones upstream gradient nobody notices
 
     x = Tensor(np.ones((3, 3)), requires_grad=True, dtype=np.float64)
     with pytest.raises(GradientCheckError):

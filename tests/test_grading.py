@@ -10,6 +10,7 @@ cell is compared with what the case table says it must be. Each lab is one test 
 its own course directory and gradebook, so ``pytest -n 2`` grades two labs at a time;
 the item checks everything about its lab and reports every failed check together.
 """
+
 from __future__ import annotations
 
 import html
@@ -31,7 +32,9 @@ from tests.grading_cases import CASES, LabCase, toy_lab
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
-PRESENT = [c for c in CASES if c.lab == "00_toy" or (ROOT / "solutions" / c.lab / f"{c.lab}.ipynb").exists()]
+PRESENT: list[LabCase] = [
+    c for c in CASES if c.lab == "00_toy" or (ROOT / "solutions" / c.lab / f"{c.lab}.ipynb").exists()
+]
 if os.environ.get("GRADING_LABS"):  # e.g. GRADING_LABS=00_toy,03_layers while working on one lab
     PRESENT = [c for c in PRESENT if c.lab in os.environ["GRADING_LABS"].split(",")]
 TOY_CONFIG = """
@@ -47,8 +50,8 @@ def make_course(dest: Path, labs: list[str]) -> Path:
     (dest / "grader").mkdir(parents=True)
     for f in (ROOT / "grader").glob("*.py"):
         shutil.copy2(f, dest / "grader" / f.name)
-    with (dest / "grader" / "nbgrader_config.py").open("a") as f:
-        f.write(TOY_CONFIG)
+    with (dest / "grader" / "nbgrader_config.py").open("a") as config:
+        config.write(TOY_CONFIG)
     for name in ("nbgrader_config.py", "pyproject.toml"):
         shutil.copy2(ROOT / name, dest / name)
     shutil.copytree(ROOT / "micrograd_plus", dest / "micrograd_plus", ignore=shutil.ignore_patterns("__pycache__"))
@@ -61,8 +64,11 @@ def make_course(dest: Path, labs: list[str]) -> Path:
             for name, text in files.items():
                 (dest / "solutions" / lab / name).write_text(text)
         else:
-            shutil.copytree(ROOT / "solutions" / lab, dest / "solutions" / lab,
-                            ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+            shutil.copytree(
+                ROOT / "solutions" / lab,
+                dest / "solutions" / lab,
+                ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"),
+            )
     return dest
 
 
@@ -76,8 +82,13 @@ def course_env(course: Path, timeout: int | None = None) -> dict[str, str]:
 
 
 def grader(course: Path, module: str, *args: str, timeout: int | None = None) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", f"grader.{module}", *args], cwd=course,
-                          env=course_env(course, timeout), capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", f"grader.{module}", *args],
+        cwd=course,
+        env=course_env(course, timeout),
+        capture_output=True,
+        text=True,
+    )
     print(proc.stdout[-3000:], proc.stderr[-3000:])
     return proc
 
@@ -87,15 +98,22 @@ def graded_cells(nb) -> dict[str, int]:
     """grade_id -> points the autograder gives the graded cells, in notebook order.
 
     A manually graded answer (a graded solution cell) scores 0 until the instructor grades it."""
-    return {c.metadata.nbgrader["grade_id"]: 0 if c.metadata.nbgrader.get("solution") else
-            c.metadata.nbgrader.get("points", 0)
-            for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")}
+    return {
+        c.metadata.nbgrader["grade_id"]: 0
+        if c.metadata.nbgrader.get("solution")
+        else c.metadata.nbgrader.get("points", 0)
+        for c in nb.cells
+        if c.metadata.get("nbgrader", {}).get("grade")
+    }
 
 
 def manual_cells(nb) -> set[str]:
     """grade_ids of the answer cells an instructor grades by hand (graded and solution): 0 at autograde."""
-    return {c.metadata.nbgrader["grade_id"] for c in nb.cells
-            if c.metadata.get("nbgrader", {}).get("grade") and c.metadata.nbgrader.get("solution")}
+    return {
+        c.metadata.nbgrader["grade_id"]
+        for c in nb.cells
+        if c.metadata.get("nbgrader", {}).get("grade") and c.metadata.nbgrader.get("solution")
+    }
 
 
 def cell(nb, grade_id: str):
@@ -103,8 +121,11 @@ def cell(nb, grade_id: str):
 
 
 def substitute(nb, old: str, new: str):
-    hits = [c for c in nb.cells if c.cell_type == "code" and old in c.source
-            and c.metadata.get("nbgrader", {}).get("solution")]
+    hits = [
+        c
+        for c in nb.cells
+        if c.cell_type == "code" and old in c.source and c.metadata.get("nbgrader", {}).get("solution")
+    ]
     assert hits, f"the case table's substitution {old!r} matches no solution cell"
     hits[0].source = hits[0].source.replace(old, new, 1)
     return nb
@@ -115,8 +136,9 @@ def prepend_to_function(nb, function: str, line: str):
     for c in nb.cells:
         m = pattern.search(c.source) if c.cell_type == "code" else None
         if m:
-            body = re.match(r"([ \t]*)", c.source[m.end():]).group(1) or m.group("indent") + "    "
-            c.source = c.source[:m.end()] + f"{body}{line}\n" + c.source[m.end():]
+            following = c.source[m.end() :]
+            body = following[: len(following) - len(following.lstrip(" \t"))] or m.group("indent") + "    "
+            c.source = c.source[: m.end()] + f"{body}{line}\n" + c.source[m.end() :]
             return nb
     raise AssertionError(f"no 'def {function}(' in the notebook")
 
@@ -127,15 +149,18 @@ def submission(case: LabCase, kind: str, course: Path):
     release = nbformat.read(course / "labs" / lab / f"{lab}.ipynb", as_version=4)
     # a learner's notebook: the release with every solution cell filled in from the reference
     nb = nbformat.read(course / "labs" / lab / f"{lab}.ipynb", as_version=4)
-    reference = {c.metadata.nbgrader["grade_id"]: c.source
-                 for c in nbformat.read(course / "solutions" / lab / f"{lab}.ipynb", as_version=4).cells
-                 if c.metadata.get("nbgrader", {}).get("solution")}
+    reference = {
+        c.metadata.nbgrader["grade_id"]: c.source
+        for c in nbformat.read(course / "solutions" / lab / f"{lab}.ipynb", as_version=4).cells
+        if c.metadata.get("nbgrader", {}).get("solution")
+    }
     for c in nb.cells:
         if c.metadata.get("nbgrader", {}).get("solution"):
             c.source = reference[c.metadata.nbgrader["grade_id"]]
     if kind.startswith("alt_"):  # a correct submission in another style: its own solution cells
         from tests.alternative_submissions import ALTERNATIVES
-        for grade_id, source in ALTERNATIVES[lab][kind[len("alt_"):]].items():
+
+        for grade_id, source in ALTERNATIVES[lab][kind[len("alt_") :]].items():
             cell(nb, grade_id).source = source
         return nb
     if kind == "blank":
@@ -162,15 +187,17 @@ def submission(case: LabCase, kind: str, course: Path):
     elif kind == "hidden":
         substitute(nb, *case.hidden_bug)
     elif kind == "allclose":
-        substitute(nb, *case.allclose_bug)
+        substitute(nb, *case.allclose_bug)  # type: ignore[misc]
         attack = "import numpy\nnumpy.allclose = lambda *a, **k: True\n"
         first = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution"))
         first.source = attack + first.source
     elif kind == "gradcheck":
-        substitute(nb, *case.gradcheck_bug)
-        attack = f"import numpy, {case.gradcheck_module} as _gc\n" + "".join(
-            f"_gc.{name} = lambda *a, **k: True\n{name} = _gc.{name}\n" for name in case.gradcheck_names
-        ) + "numpy.allclose = lambda *a, **k: True\n"
+        substitute(nb, *case.gradcheck_bug)  # type: ignore[misc]
+        attack = (
+            f"import numpy, {case.gradcheck_module} as _gc\n"
+            + "".join(f"_gc.{name} = lambda *a, **k: True\n{name} = _gc.{name}\n" for name in case.gradcheck_names)
+            + "numpy.allclose = lambda *a, **k: True\n"
+        )
         if case.gradcheck_cell:
             target = next(c for c in nb.cells if c.cell_type == "code" and case.gradcheck_cell in c.source)
         else:
@@ -181,8 +208,14 @@ def submission(case: LabCase, kind: str, course: Path):
 
 def expected(case: LabCase, kind: str, points: dict[str, int]) -> dict[str, int] | None:
     """grade_id -> expected score (None: only the total is checked)."""
-    zero = {"deleted": (case.delete_cell,), "loop": case.loop_cells, "exit": case.loop_cells,
-            "hidden": case.hidden_cells, "allclose": case.allclose_cells, "gradcheck": case.gradcheck_cells}
+    zero = {
+        "deleted": (case.delete_cell,),
+        "loop": case.loop_cells,
+        "exit": case.loop_cells,
+        "hidden": case.hidden_cells,
+        "allclose": case.allclose_cells,
+        "gradcheck": case.gradcheck_cells,
+    }
     if kind == "reference" or kind.startswith("alt_"):
         return dict(points)
     if kind in zero:
@@ -196,6 +229,7 @@ def expected(case: LabCase, kind: str, points: dict[str, int]) -> dict[str, int]
 
 def scores(course: Path, lab: str, student: str) -> tuple[float, dict[str, float]]:
     from nbgrader.api import Gradebook
+
     with Gradebook(f"sqlite:///{course / 'grader' / 'gradebook.db'}") as gb:
         sub = gb.find_submission_notebook(lab, lab, student)
         return sub.score, {g.name: g.score for g in sub.grades}
@@ -235,8 +269,11 @@ def check_scores(course: Path, graded, case: LabCase, kind: str):
     elif kind == "import_error":
         nb = nbformat.read(course / "solutions" / case.lab / f"{case.lab}.ipynb", as_version=4)
         first_solution = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("solution"))
-        first_test = next(c.metadata.nbgrader["grade_id"] for c in nb.cells[first_solution:]
-                          if c.metadata.get("nbgrader", {}).get("grade"))
+        first_test = next(
+            c.metadata.nbgrader["grade_id"]
+            for c in nb.cells[first_solution:]
+            if c.metadata.get("nbgrader", {}).get("grade")
+        )
         assert per_cell[first_test] == 0
         assert total < sum(points.values())
 
@@ -244,9 +281,14 @@ def check_scores(course: Path, graded, case: LabCase, kind: str):
 def run_unguarded(course: Path, case: LabCase, nb) -> dict[str, bool]:
     """Execute a notebook without the grader's guards: grade_id -> passed."""
     from nbclient import NotebookClient
-    NotebookClient(nb, timeout=case.timeout * 4, allow_errors=True, kernel_name="python3",
-                   resources={"metadata": {"path": str(course / "labs" / case.lab)}}).execute(
-        env=course_env(course))
+
+    NotebookClient(
+        nb,
+        timeout=case.timeout * 4,
+        allow_errors=True,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(course / "labs" / case.lab)}},
+    ).execute(env=course_env(course))
     return {g: not any(o.output_type == "error" for o in cell(nb, g).outputs) for g in graded_cells(nb)}
 
 
@@ -262,7 +304,9 @@ def check_the_attacks_are_real(course: Path, case: LabCase):
 def check_hidden_bug_passes_validate(course: Path, case: LabCase):
     path = course / "labs" / case.lab / "hidden_check.ipynb"
     nbformat.write(submission(case, "hidden", course), path)
-    handed_in = [course / "solutions" / case.lab / f for f in REFERENCE_ONLY if (course / "solutions" / case.lab / f).is_file()]
+    handed_in = [
+        course / "solutions" / case.lab / f for f in REFERENCE_ONLY if (course / "solutions" / case.lab / f).is_file()
+    ]
     for file in handed_in:  # the learner's files next to the notebook (lab 10's trained weights)
         shutil.copy2(file, path.parent / file.name)
     try:
@@ -287,7 +331,9 @@ def check_validate_reports_failures_and_changed_cells(course: Path, case: LabCas
     assert changed.returncode == 1 and "LOCKED CELL CHANGED" in changed.stdout
     # an ungraded cell that crashes fails validation too, with its message, although every test passes
     nb = submission(case, "reference", course)
-    nb.cells.insert(len(nb.cells) - 1, nbformat.v4.new_code_cell("def depth(n):\n    return 1 + depth(n - 1)\ndepth(5)"))
+    nb.cells.insert(
+        len(nb.cells) - 1, nbformat.v4.new_code_cell("def depth(n):\n    return 1 + depth(n - 1)\ndepth(5)")
+    )
     nbformat.write(nb, path)
     try:
         crashed = grader(course, "validate", "--notebook", str(path), timeout=case.timeout * 4)
@@ -311,6 +357,7 @@ def check_regrading_gives_the_same_grades(course: Path, graded, case: LabCase):
 
 def check_grade_sheet_has_a_row_per_student(course: Path, graded, case: LabCase):
     import csv
+
     assert grader(course, "grades").returncode == 0
     rows = list(csv.DictReader((course / "grader" / "grades.csv").open()))
     assert {(r["student"], r["lab"]) for r in rows} == {(kind, case.lab) for kind in case.runs()}
@@ -368,6 +415,7 @@ def check_plain_clear_hidden_tests_would_leak_through_the_traceback(course: Path
     """The reason for HideHiddenTests: nbgrader's ClearHiddenTests leaves the traceback."""
     from nbconvert import HTMLExporter
     from nbgrader.preprocessors import ClearHiddenTests
+
     nb = nbformat.read(course / "grader" / "autograded" / "hidden" / case.lab / f"{case.lab}.ipynb", 4)
     hidden = hidden_source_lines(nb)
     nb, _ = ClearHiddenTests().preprocess(nb, {})
@@ -377,7 +425,10 @@ def check_plain_clear_hidden_tests_would_leak_through_the_traceback(course: Path
 
 # ---------------------------------------------------------------- one item per lab
 # the slowest labs first (the case timeout is a fair proxy), so that two workers finish together
-@pytest.mark.parametrize("case", sorted(PRESENT, key=lambda c: -c.timeout), ids=lambda c: c.lab)
+SLOWEST_FIRST = sorted(PRESENT, key=lambda c: -c.timeout)
+
+
+@pytest.mark.parametrize("case", SLOWEST_FIRST, ids=lambda c: c.lab)
 def test_lab(case, tmp_path):
     """Release, autograde every kind of submission, regrade, grade sheet and feedback of one lab."""
     course = make_course(tmp_path / "course", [case.lab])
@@ -390,13 +441,20 @@ def test_lab(case, tmp_path):
         checks.append(("the attacks are real", check_the_attacks_are_real, (course, case)))
     if "hidden" in case.runs():
         checks.append(("the hidden bug passes validate", check_hidden_bug_passes_validate, (course, case)))
-    checks += [("regrading gives the same grades", check_regrading_gives_the_same_grades, (course, graded, case)),
-               ("grade sheet", check_grade_sheet_has_a_row_per_student, (course, graded, case)),
-               ("feedback", check_feedback_shows_no_hidden_test_source, (course, case))]
+    checks += [
+        ("regrading gives the same grades", check_regrading_gives_the_same_grades, (course, graded, case)),
+        ("grade sheet", check_grade_sheet_has_a_row_per_student, (course, graded, case)),
+        ("feedback", check_feedback_shows_no_hidden_test_source, (course, case)),
+    ]
     if case.lab == "00_toy":  # cheap there; the same code serves every lab
-        checks += [("validate", check_validate_reports_failures_and_changed_cells, (course, case)),
-                   ("plain ClearHiddenTests leaks", check_plain_clear_hidden_tests_would_leak_through_the_traceback,
-                    (course, case))]
+        checks += [
+            ("validate", check_validate_reports_failures_and_changed_cells, (course, case)),
+            (
+                "plain ClearHiddenTests leaks",
+                check_plain_clear_hidden_tests_would_leak_through_the_traceback,
+                (course, case),
+            ),
+        ]
     failures = []
     for name, check, args in checks:
         try:
@@ -412,12 +470,19 @@ def test_collect_an_lms_download(tmp_path):
     nb = nbformat.v4.new_notebook()
     archive = tmp_path / "downloads.zip"
     with zipfile.ZipFile(archive, "w") as z:
-        for name in ("alice_00_toy.ipynb", "smithjohn_12345_678910_00_toy-1.ipynb", "bob_late_00_toy.ipynb",
-                     "carol_01_value.ipynb", "notes.txt"):
+        for name in (
+            "alice_00_toy.ipynb",
+            "smithjohn_12345_678910_00_toy-1.ipynb",
+            "bob_late_00_toy.ipynb",
+            "carol_01_value.ipynb",
+            "notes.txt",
+        ):
             z.writestr(name, nbformat.writes(nb))
     proc = grader(course, "collect", "--zip", str(archive), "--lab", "00_toy")
     assert proc.returncode == 1, "files were skipped: " + proc.stdout + proc.stderr
-    got = sorted(str(p.relative_to(course / "grader" / "submitted")) for p in (course / "grader" / "submitted").rglob("*.ipynb"))
+    got = sorted(
+        str(p.relative_to(course / "grader" / "submitted")) for p in (course / "grader" / "submitted").rglob("*.ipynb")
+    )
     assert got == ["alice/00_toy/00_toy.ipynb", "bob/00_toy/00_toy.ipynb", "smithjohn/00_toy/00_toy.ipynb"]
     assert "SKIPPED carol_01_value.ipynb: a notebook of 01_value, not of 00_toy" in proc.stdout
     assert "SKIPPED notes.txt: not a notebook" in proc.stdout

@@ -10,6 +10,7 @@ that the batch completes, and that the feedback shows no hidden-test source.
 ``make test`` runs the representative cases (``REPRESENTATIVE``); ``make test-grader-full``
 (``GRADING_FULL=1``) runs them all.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -32,25 +33,25 @@ FULL = 8
 @dataclass(frozen=True)
 class Attack:
     name: str
-    code: str                 # prepended to the first solution cell ({course} = the course folder)
-    base: str = "blank"       # the code under attack: "blank" (the release) or "wrong" (a buggy cube)
+    code: str  # prepended to the first solution cell ({course} = the course folder)
+    base: str = "blank"  # the code under attack: "blank" (the release) or "wrong" (a buggy cube)
     not_graded: bool = False  # the sandbox cannot execute it: recorded as "not graded: <reason>"
     after: str | None = None  # append the code to the cell defining this function instead
 
 
-TRANSFORMER = '''
+TRANSFORMER = """
 def _wrap(lines):
     return ["try:\\n"] + ["    " + l for l in lines] + ["\\nexcept BaseException:\\n    pass\\n"]
 get_ipython().input_transformers_post.append(_wrap)
-'''
-CALLBACK = '''
+"""
+CALLBACK = """
 def _forge(info):
     from IPython.display import display
     get_ipython().displayhook(1.0)
     display({"text/plain": "1.0"}, raw=True)
 get_ipython().events.register("pre_run_cell", _forge)
-'''
-RIGGED = '''
+"""
+RIGGED = """
 class Anything(float):
     __eq__ = lambda self, other: True
     __ne__ = lambda self, other: False
@@ -61,8 +62,8 @@ class Anything(float):
 _cube = lambda x: x ** 3 + x
 def cube(x):
     return Anything(_cube(x))
-'''
-NUMPY_PATCH = '''
+"""
+NUMPY_PATCH = """
 import sys, types, numpy
 from numpy._core import numeric
 numeric.allclose.__code__ = (lambda a, b, rtol=1e-05, atol=1e-08, equal_nan=False: True).__code__
@@ -79,16 +80,16 @@ class _Finder:
             return ModuleSpec(name, _L())
 sys.meta_path.insert(0, _Finder())
 sys.modules["toycheck"] = fake
-'''
-REWRITE = '''
+"""
+REWRITE = """
 import os, glob
 for path in glob.glob("{course}/micrograd_plus/*.py") + glob.glob("/grading/pkg/micrograd_plus/*.py"):
     try:
         open(path, "a").write("\\nraise SystemExit('sabotaged')\\n")
     except OSError as e:
         print("cannot write", path, type(e).__name__)
-'''
-DETACHED = '''
+"""
+DETACHED = """
 import os, time
 if os.fork() == 0:
     os.setsid()
@@ -102,8 +103,8 @@ if os.fork() == 0:
                 pass
         os._exit(0)
     os._exit(0)
-'''
-READ_SECRETS = '''
+"""
+READ_SECRETS = """
 import glob
 for pattern in ("{course}/solutions/*/*.ipynb", "{course}/grader/gradebook.db", "{course}/grader/*.py"):
     for path in glob.glob(pattern):
@@ -111,25 +112,25 @@ for pattern in ("{course}/solutions/*/*.ipynb", "{course}/grader/gradebook.db", 
 def _echo(result):
     print(result.info.raw_cell)
 get_ipython().events.register("post_run_cell", _echo)
-'''
+"""
 KILL_PARENT = "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n"
 STOP_PARENT = "import os, signal\nos.kill(os.getppid(), signal.SIGSTOP)\n"
 FLOOD = "import sys\nfor _ in range(40):\n    sys.stdout.write('x' * 1_000_000)\n"
-WARNING = '''
+WARNING = """
 _square = square
 def square(x):
     import warnings
     warnings.warn("overflow encountered (harmless)", RuntimeWarning)
     return _square(x)
-'''
+"""
 MARKER = "# ### BEGIN HIDDEN TESTS\n# a learner's note that looks like a marker\n"
-IGNORE_SIGINT = '''
+IGNORE_SIGINT = """
 def cube(x):
     import signal
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     while True:
         pass
-'''
+"""
 
 MEMORY_HOG = "_hog = bytearray(16 << 30)  # beyond the sandbox's address-space limit: MemoryError\n"
 
@@ -181,8 +182,12 @@ def _notebook(course: Path, base: str, attack: Attack | None = None):
 
 
 def _tree(course: Path) -> dict[str, str]:
-    files = [*sorted((course / "micrograd_plus").rglob("*.py")), *sorted((course / "grader").glob("*.py")),
-             course / "nbgrader_config.py", *sorted((course / "solutions").rglob("*.ipynb"))]
+    files = [
+        *sorted((course / "micrograd_plus").rglob("*.py")),
+        *sorted((course / "grader").glob("*.py")),
+        course / "nbgrader_config.py",
+        *sorted((course / "solutions").rglob("*.ipynb")),
+    ]
     return {str(f.relative_to(course)): hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
 
 
@@ -213,11 +218,11 @@ def check_honest_learners_get_full_marks(batch):
 
 def check_the_batch_completes_and_the_tree_is_unchanged(batch):
     course, attacks, proc, before = batch
-    assert proc.returncode in (0, 1), proc.stdout + proc.stderr     # 1: some submission not graded
+    assert proc.returncode in (0, 1), proc.stdout + proc.stderr  # 1: some submission not graded
     assert "changed the instructor's files" not in proc.stdout
     assert _tree(course) == before
     assert (course / "grader" / "gradebook.db").read_bytes()[:15] == b"SQLite format 3"
-    summary = proc.stdout[proc.stdout.index("student"):]
+    summary = proc.stdout[proc.stdout.index("student") :]
     for attack in attacks:
         assert f"attack_{attack.name}" in summary
 
@@ -236,6 +241,7 @@ def check_no_attack_earns_more_than_its_honest_code(batch):
 def check_attacks_on_the_executor_are_recorded_as_not_graded(batch):
     course, attacks, proc, _ = batch
     from grader.hardening import read_status
+
     status = read_status(course)
     for attack in attacks:
         state = status[f"attack_{attack.name}"][LAB]["status"]
@@ -244,6 +250,7 @@ def check_attacks_on_the_executor_are_recorded_as_not_graded(batch):
             assert f"attack_{attack.name}" in proc.stdout and "NOT GRADED" in proc.stdout
     assert grader(course, "grades").returncode == 0
     import csv
+
     sheet = {r["student"]: r for r in csv.DictReader((course / "grader" / "grades.csv").open())}
     for attack in attacks:
         row = sheet[f"attack_{attack.name}"]
@@ -283,10 +290,14 @@ def test_hostile_submissions(tmp_path_factory):
     """One batch, every check (one test item, so that pytest-xdist grades the batch once)."""
     batch = grade_batch(tmp_path_factory)
     failures = []
-    for check in (check_honest_learners_get_full_marks, check_the_batch_completes_and_the_tree_is_unchanged,
-                  check_no_attack_earns_more_than_its_honest_code, check_attacks_on_the_executor_are_recorded_as_not_graded,
-                  check_feedback_leaks_no_hidden_test_and_survives_marker_text,
-                  check_regrading_a_resubmission_regrades_that_learner):  # last: it changes a submission
+    for check in (
+        check_honest_learners_get_full_marks,
+        check_the_batch_completes_and_the_tree_is_unchanged,
+        check_no_attack_earns_more_than_its_honest_code,
+        check_attacks_on_the_executor_are_recorded_as_not_graded,
+        check_feedback_leaks_no_hidden_test_and_survives_marker_text,
+        check_regrading_a_resubmission_regrades_that_learner,
+    ):  # last: it changes a submission
         try:
             check(batch)
         except AssertionError as error:
@@ -297,6 +308,7 @@ def test_hostile_submissions(tmp_path_factory):
 def test_the_staged_package_has_no_reference_for_the_lab_being_graded():
     """While lab N is graded, micrograd_plus in the sandbox is the learner edition for N and later."""
     from grader.sandbox import staged_package
+
     root = Path(__file__).resolve().parent.parent
     labs = sorted(p.name for p in (root / "labs").iterdir() if p.is_dir())
     if "03_layers" not in labs:
@@ -310,6 +322,7 @@ def test_the_staged_package_has_no_reference_for_the_lab_being_graded():
 
 def test_missing_bubblewrap_refuses_to_grade(tmp_path, monkeypatch):
     from grader import sandbox
+
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(sandbox.SandboxUnavailable, match="bubblewrap"):
         sandbox.check()

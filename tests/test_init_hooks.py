@@ -4,6 +4,7 @@ The initialisers draw from NumPy generators, so they cannot match PyTorch number
 compared in distribution: the variance of the samples against the formula (within five standard errors of
 a sample variance), and the whole distribution against PyTorch's samples (two-sample Kolmogorov-Smirnov).
 """
+
 import gc
 import math
 import tracemalloc
@@ -27,8 +28,11 @@ def ks_statistic(a, b):
     """The two-sample Kolmogorov-Smirnov statistic: the largest gap between the empirical CDFs."""
     a, b = np.sort(np.ravel(a)), np.sort(np.ravel(b))
     grid = np.concatenate([a, b])
-    return float(np.max(np.abs(np.searchsorted(a, grid, side="right") / a.size
-                               - np.searchsorted(b, grid, side="right") / b.size)))
+    return float(
+        np.max(
+            np.abs(np.searchsorted(a, grid, side="right") / a.size - np.searchsorted(b, grid, side="right") / b.size)
+        )
+    )
 
 
 def ks_critical(n, m, alpha=1e-4):
@@ -44,13 +48,26 @@ def torch_sample(fn, shape, seed, **kwargs):
 def assert_variance(w, expected, kind, what):
     w = np.asarray(w, dtype=np.float64).ravel()
     se = expected * math.sqrt((2.0 if kind == "normal" else 0.8) / w.size)
-    assert abs(w.var() - expected) < 5 * se, f"{what}: variance {w.var():.4e}, expected {expected:.4e} (5 SE = {5 * se:.1e})"
+    assert abs(w.var() - expected) < 5 * se, (
+        f"{what}: variance {w.var():.4e}, expected {expected:.4e} (5 SE = {5 * se:.1e})"
+    )
 
 
 # ----------------------------------------------------------------------------------------------- gains and fans
-@pytest.mark.parametrize("name, param", [("linear", None), ("sigmoid", None), ("tanh", None), ("relu", None),
-                                         ("selu", None), ("conv2d", None), ("leaky_relu", None),
-                                         ("leaky_relu", 0.2), ("leaky_relu", 0)])
+@pytest.mark.parametrize(
+    "name, param",
+    [
+        ("linear", None),
+        ("sigmoid", None),
+        ("tanh", None),
+        ("relu", None),
+        ("selu", None),
+        ("conv2d", None),
+        ("leaky_relu", None),
+        ("leaky_relu", 0.2),
+        ("leaky_relu", 0),
+    ],
+)
 def test_calculate_gain_matches_torch(name, param):
     assert init.calculate_gain(name, param) == pytest.approx(torch.nn.init.calculate_gain(name, param), rel=1e-12)
 
@@ -75,11 +92,24 @@ def test_fans_need_two_dimensions():
 
 
 # ----------------------------------------------------------------------------------------------- Xavier and He
-XAVIER = [("xavier_uniform_", "uniform", dict()), ("xavier_uniform_", "uniform", dict(gain=5 / 3)),
-          ("xavier_normal_", "normal", dict()), ("xavier_normal_", "normal", dict(gain=math.sqrt(2)))]
-KAIMING = [(name, kind, kwargs) for name, kind in (("kaiming_uniform_", "uniform"), ("kaiming_normal_", "normal"))
-           for kwargs in (dict(), dict(nonlinearity="relu"), dict(mode="fan_out", nonlinearity="relu"),
-                          dict(a=0.3), dict(nonlinearity="tanh"), dict(mode="fan_out", nonlinearity="linear"))]
+XAVIER: list[tuple[str, str, dict]] = [
+    ("xavier_uniform_", "uniform", {}),
+    ("xavier_uniform_", "uniform", {"gain": 5 / 3}),
+    ("xavier_normal_", "normal", {}),
+    ("xavier_normal_", "normal", {"gain": math.sqrt(2)}),
+]
+KAIMING: list[tuple[str, str, dict]] = [
+    (name, kind, kwargs)
+    for name, kind in (("kaiming_uniform_", "uniform"), ("kaiming_normal_", "normal"))
+    for kwargs in (
+        {},
+        {"nonlinearity": "relu"},
+        {"mode": "fan_out", "nonlinearity": "relu"},
+        {"a": 0.3},
+        {"nonlinearity": "tanh"},
+        {"mode": "fan_out", "nonlinearity": "linear"},
+    )
+]
 
 
 def formula_variance(name, shape, kwargs):
@@ -97,10 +127,10 @@ def test_initialisers_match_the_formula_and_torchs_distribution(name, kind, kwar
     theirs = torch_sample(getattr(torch.nn.init, name), shape, 0, **kwargs)
     expected = formula_variance(name, shape, kwargs)
     assert_variance(ours, expected, kind, f"ours {name}{shape} {kwargs}")
-    assert_variance(theirs, expected, kind, f"torch's {name}{shape} {kwargs}")   # the formula is torch's
+    assert_variance(theirs, expected, kind, f"torch's {name}{shape} {kwargs}")  # the formula is torch's
     a, b = ours.ravel()[:20000], theirs.ravel()[:20000]
     assert ks_statistic(a, b) < ks_critical(a.size, b.size), f"{name}{kwargs}: not distributed as torch's"
-    if kind == "uniform":   # the same support
+    if kind == "uniform":  # the same support
         assert np.abs(ours).max() == pytest.approx(np.abs(theirs).max(), rel=1e-3)
 
 
@@ -135,8 +165,7 @@ def test_orthogonal_is_distributed_as_torchs():
     rng = np.random.default_rng(0)
     ours = np.array([init.orthogonal_(np.zeros((n, n)), generator=rng) for _ in range(draws)])
     torch.manual_seed(0)
-    theirs = np.array([torch.nn.init.orthogonal_(torch.empty(n, n, dtype=torch.float64)).numpy()
-                       for _ in range(draws)])
+    theirs = np.array([torch.nn.init.orthogonal_(torch.empty(n, n, dtype=torch.float64)).numpy() for _ in range(draws)])
     crit = ks_critical(draws, draws)
     for i, j in ((0, 0), (1, 3), (4, 4)):
         assert ks_statistic(ours[:, i, j], theirs[:, i, j]) < crit, f"entry ({i}, {j})"
@@ -152,8 +181,20 @@ def test_orthogonal_needs_two_dimensions():
 
 
 # ----------------------------------------------------------------------------------------------- in place, errors
-@pytest.mark.parametrize("name", ["xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_",
-                                  "orthogonal_", "uniform_", "normal_", "zeros_", "ones_"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "xavier_uniform_",
+        "xavier_normal_",
+        "kaiming_uniform_",
+        "kaiming_normal_",
+        "orthogonal_",
+        "uniform_",
+        "normal_",
+        "zeros_",
+        "ones_",
+    ],
+)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_initialisers_work_in_place_and_keep_the_dtype(name, dtype):
     p = Parameter(np.full((6, 4), 7.0), dtype=dtype)
@@ -190,16 +231,22 @@ def test_seeds_make_initialisation_reproducible():
     init.manual_seed(3)
     assert np.array_equal(a, init.kaiming_uniform_(np.zeros((4, 4))))
     gen = np.random.default_rng(5)
-    assert np.array_equal(init.orthogonal_(np.zeros((3, 3)), generator=5), init.orthogonal_(np.zeros((3, 3)), generator=gen))
+    assert np.array_equal(
+        init.orthogonal_(np.zeros((3, 3)), generator=5), init.orthogonal_(np.zeros((3, 3)), generator=gen)
+    )
 
 
 # ----------------------------------------------------------------------------------------------- forward hooks
 def hooked_calls(model, layers, x):
     calls = []
-    handles = [layer.register_forward_hook(
-        lambda module, inputs, output, name=name: calls.append((name, type(inputs).__name__, len(inputs),
-                                                                tuple(inputs[0].shape), tuple(output.shape))))
-        for name, layer in layers]
+    handles = [
+        layer.register_forward_hook(
+            lambda module, inputs, output, name=name: calls.append(
+                (name, type(inputs).__name__, len(inputs), tuple(inputs[0].shape), tuple(output.shape))
+            )
+        )
+        for name, layer in layers
+    ]
     model(x)
     return calls, handles
 
@@ -211,8 +258,16 @@ def test_forward_hooks_are_called_like_torchs():
     names = ["whole", "0", "1", "2"]
     got, handles = hooked_calls(ours, list(zip(names, [ours, *ours])), Tensor(np.ones((5, 4))))
     want, torch_handles = hooked_calls(theirs, list(zip(names, [theirs, *theirs])), torch.ones(5, 4))
-    assert got == want == [("0", "tuple", 1, (5, 4), (5, 3)), ("1", "tuple", 1, (5, 3), (5, 3)),
-                           ("2", "tuple", 1, (5, 3), (5, 2)), ("whole", "tuple", 1, (5, 4), (5, 2))]
+    assert (
+        got
+        == want
+        == [
+            ("0", "tuple", 1, (5, 4), (5, 3)),
+            ("1", "tuple", 1, (5, 3), (5, 3)),
+            ("2", "tuple", 1, (5, 3), (5, 2)),
+            ("whole", "tuple", 1, (5, 4), (5, 2)),
+        ]
+    )
     for handle in handles:
         handle.remove()
     for handle in torch_handles:
@@ -271,7 +326,7 @@ def test_hooks_work_on_a_module_whose_init_forgot_super():
             return x * self.w
 
     m, calls = NoSuper(), []
-    m(Tensor(np.ones(2)))   # no hooks registered yet: still callable
+    m(Tensor(np.ones(2)))  # no hooks registered yet: still callable
     m.register_forward_hook(lambda *a: calls.append(1))
     m(Tensor(np.ones(2)))
     assert calls == [1]

@@ -1,4 +1,5 @@
 """docs/INSTRUCTORS.md's table of points per lab matches the graded cells of the solutions."""
+
 import re
 from pathlib import Path
 
@@ -11,8 +12,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def notebook_points(path: Path) -> int:
     nb = nbformat.read(path, as_version=4)
-    return sum(c.metadata.get("nbgrader", {}).get("points", 0)
-               for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade"))
+    return sum(
+        c.metadata.get("nbgrader", {}).get("points", 0) for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")
+    )
 
 
 def guide_points() -> dict[str, int]:

@@ -1,15 +1,31 @@
 """micrograd_plus.layers: Module mechanics, every layer against numerical gradients and against PyTorch."""
+
 import gc
 import weakref
-from collections import OrderedDict
 
 import numpy as np
 import pytest
 import torch
 
 from micrograd_plus.gradcheck import GradientCheckError, check_gradient
-from micrograd_plus.layers import (BatchNorm1d, BatchNormFunction, Dropout, Flatten, LayerNorm, Linear, Module,
-                                   Parameter, ReLU, Sequential, Sigmoid, Softmax, Tanh, init_weight, linear, softmax)
+from micrograd_plus.layers import (
+    BatchNorm1d,
+    BatchNormFunction,
+    Dropout,
+    Flatten,
+    LayerNorm,
+    Linear,
+    Module,
+    Parameter,
+    ReLU,
+    Sequential,
+    Sigmoid,
+    Softmax,
+    Tanh,
+    init_weight,
+    linear,
+    softmax,
+)
 from micrograd_plus.tensor import Tensor, no_grad
 
 F64 = np.float64
@@ -51,7 +67,13 @@ def test_parameter_is_a_tensor_that_requires_grad():
 
 def test_named_parameters_order_buffers_and_children():
     m = Pair()
-    assert [n for n, _ in m.named_parameters()] == ["scale", "first.weight", "first.bias", "second.weight", "second.bias"]
+    assert [n for n, _ in m.named_parameters()] == [
+        "scale",
+        "first.weight",
+        "first.bias",
+        "second.weight",
+        "second.bias",
+    ]
     assert [n for n, _ in m.named_buffers()] == ["steps"]
     assert [id(b) for b in m.buffers()] == [id(m.steps)]
     assert list(m.children()) == [m.first, m.second]
@@ -172,7 +194,8 @@ def test_repr_like_pytorch():
         "    (1): BatchNorm1d(4, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)\n"
         "  )\n"
         "  (3): Softmax(dim=1)\n"
-        ")")
+        ")"
+    )
     assert repr(LayerNorm(3)) == "LayerNorm((3,), eps=1e-05, elementwise_affine=True)"
     assert repr(Flatten()) == "Flatten(start_dim=1)"
 
@@ -190,8 +213,9 @@ def test_repr_like_pytorch():
 @pytest.mark.torch
 def test_state_dict_keys_and_values_load_into_pytorch():
     ours = Sequential(Linear(5, 4, rng=0), BatchNorm1d(4), ReLU(), Linear(4, 3, bias=False, rng=1))
-    theirs = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.BatchNorm1d(4), torch.nn.ReLU(),
-                                 torch.nn.Linear(4, 3, bias=False))
+    theirs = torch.nn.Sequential(
+        torch.nn.Linear(5, 4), torch.nn.BatchNorm1d(4), torch.nn.ReLU(), torch.nn.Linear(4, 3, bias=False)
+    )
     assert list(ours.state_dict()) == list(theirs.state_dict())
     ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
     x = np.random.default_rng(0).normal(size=(6, 5)).astype(np.float32)
@@ -291,11 +315,18 @@ def test_linear_matches_pytorch():
 
 # ----------------------------------------------------------------------------------------------- activations
 @pytest.mark.torch
-@pytest.mark.parametrize("ours, theirs", [
-    (ReLU(), torch.nn.ReLU()), (Sigmoid(), torch.nn.Sigmoid()), (Tanh(), torch.nn.Tanh()),
-    (Softmax(), torch.nn.Softmax(dim=-1)), (Softmax(dim=0), torch.nn.Softmax(dim=0)),
-    (Softmax(dim=1), torch.nn.Softmax(dim=1)),
-], ids=["relu", "sigmoid", "tanh", "softmax-1", "softmax0", "softmax1"])
+@pytest.mark.parametrize(
+    "ours, theirs",
+    [
+        (ReLU(), torch.nn.ReLU()),
+        (Sigmoid(), torch.nn.Sigmoid()),
+        (Tanh(), torch.nn.Tanh()),
+        (Softmax(), torch.nn.Softmax(dim=-1)),
+        (Softmax(dim=0), torch.nn.Softmax(dim=0)),
+        (Softmax(dim=1), torch.nn.Softmax(dim=1)),
+    ],
+    ids=["relu", "sigmoid", "tanh", "softmax-1", "softmax0", "softmax1"],
+)
 def test_activations_match_pytorch_and_numerical(ours, theirs):
     rng = np.random.default_rng(2)
     xa = rng.normal(size=(3, 4, 5)) * 3
@@ -353,8 +384,9 @@ def test_dropout_modes_validation_and_seeding():
     np.testing.assert_array_equal(Dropout(1.0)(x).data, 0)
     np.testing.assert_array_equal(Dropout(0.5, rng=7)(x).data, Dropout(0.5, rng=7)(x).data)
     first = Dropout(0.5, rng=7)
-    assert not np.array_equal(first(Tensor(np.ones(100))).data, first(Tensor(np.ones(100))).data), \
+    assert not np.array_equal(first(Tensor(np.ones(100))).data, first(Tensor(np.ones(100))).data), (
         "a new mask on every call"
+    )
     for bad in (-0.01, 1.01, True, "0.5", None):
         with pytest.raises(ValueError, match="between 0 and 1"):
             Dropout(bad)
@@ -529,11 +561,26 @@ def test_flatten():
 @pytest.mark.torch
 def test_mlp_matches_pytorch_forward_and_all_gradients():
     rng = np.random.default_rng(4)
-    ours = Sequential(Linear(8, 16, rng=0), BatchNorm1d(16), ReLU(), Dropout(0.5), Linear(16, 10, init="xavier", rng=1),
-                      Tanh(), Linear(10, 3, rng=2), Softmax()).double()
-    theirs = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.BatchNorm1d(16), torch.nn.ReLU(), torch.nn.Dropout(0.5),
-                                 torch.nn.Linear(16, 10), torch.nn.Tanh(), torch.nn.Linear(10, 3),
-                                 torch.nn.Softmax(dim=-1)).double()
+    ours = Sequential(
+        Linear(8, 16, rng=0),
+        BatchNorm1d(16),
+        ReLU(),
+        Dropout(0.5),
+        Linear(16, 10, init="xavier", rng=1),
+        Tanh(),
+        Linear(10, 3, rng=2),
+        Softmax(),
+    ).double()
+    theirs = torch.nn.Sequential(
+        torch.nn.Linear(8, 16),
+        torch.nn.BatchNorm1d(16),
+        torch.nn.ReLU(),
+        torch.nn.Dropout(0.5),
+        torch.nn.Linear(16, 10),
+        torch.nn.Tanh(),
+        torch.nn.Linear(10, 3),
+        torch.nn.Softmax(dim=-1),
+    ).double()
     copy_into_torch(ours, theirs)
     ours.eval(), theirs.eval()  # dropout off; batch norm with running statistics
     ours[1].train(), theirs[1].train()  # ...except batch norm, which uses the batch
@@ -576,8 +623,16 @@ def test_a_training_step_leaks_no_tensor():
     from micrograd_plus.functional import cross_entropy
 
     rng = np.random.default_rng(0)
-    model = Sequential(Linear(20, 32, rng=0), BatchNorm1d(32), ReLU(), Dropout(0.2, rng=0), LayerNorm(32),
-                       Linear(32, 5, rng=1), Tanh(), Linear(5, 5, rng=2))
+    model = Sequential(
+        Linear(20, 32, rng=0),
+        BatchNorm1d(32),
+        ReLU(),
+        Dropout(0.2, rng=0),
+        LayerNorm(32),
+        Linear(32, 5, rng=1),
+        Tanh(),
+        Linear(5, 5, rng=2),
+    )
     xs, ys = rng.normal(size=(16, 20)).astype(np.float32), rng.integers(0, 5, size=16)
 
     def step():

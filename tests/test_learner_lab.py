@@ -1,6 +1,7 @@
 """The learner's side of the course: their own copies of the labs (mylabs/) survive every
 course command and update, the learner's JupyterLab has no instructor tools, the released
 notebooks open clean, and validation reports what a learner can act on."""
+
 import json
 import os
 import re
@@ -29,8 +30,11 @@ def make_course(dest: Path, labs=(LAB,)) -> Path:
     for name in ("nbgrader_config.py", "pyproject.toml"):
         shutil.copy2(ROOT / name, dest / name)
     for lab in labs:
-        shutil.copytree(ROOT / "solutions" / lab, dest / "solutions" / lab,
-                        ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+        shutil.copytree(
+            ROOT / "solutions" / lab,
+            dest / "solutions" / lab,
+            ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"),
+        )
     return dest
 
 
@@ -149,8 +153,10 @@ def test_learner_work_survives_a_git_pull_that_updates_the_lab(tmp_path):
 
 
 def test_make_targets_use_the_learners_copy():
-    for target, expected in (("validate", "python -m grader.validate --lab 01_value"),
-                             ("export-mine", "python -m grader.export --from mylabs --lab 01_value")):
+    for target, expected in (
+        ("validate", "python -m grader.validate --lab 01_value"),
+        ("export-mine", "python -m grader.export --from mylabs --lab 01_value"),
+    ):
         proc = run(["make", "-n", target, "LAB=01_value"], cwd=ROOT)
         assert expected in proc.stdout, proc.stdout
     lab = run(["make", "-n", "lab"], cwd=ROOT).stdout
@@ -164,8 +170,17 @@ def test_validate_checks_the_learners_copy_by_default(tmp_path):
     course = make_course(tmp_path / "course", labs=())
     (course / "labs" / LAB).mkdir(parents=True)
     shutil.copy2(ROOT / "labs" / LAB / f"{LAB}.ipynb", course / "labs" / LAB)
-    proc = run([sys.executable, "-c", "import sys, grader.validate as v; v.validate = print; v.main(sys.argv[1:])",
-                "--lab", LAB], cwd=course, env=course_env(course))
+    proc = run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, grader.validate as v; v.validate = print; v.main(sys.argv[1:])",
+            "--lab",
+            LAB,
+        ],
+        cwd=course,
+        env=course_env(course),
+    )
     assert str(course / "mylabs" / LAB / f"{LAB}.ipynb") in proc.stdout, proc.stdout
     assert (course / "mylabs" / LAB / f"{LAB}.ipynb").exists()
 
@@ -175,19 +190,24 @@ def _plugin_ids() -> set[str]:
     """The plugin ids of nbgrader's installed JupyterLab extension (read from its bundle)."""
     from jupyter_core.paths import jupyter_path
 
-    static = next(p for p in (Path(d) / "@jupyter" / "nbgrader" / "static" for d in jupyter_path("labextensions"))
-                  if p.is_dir())
+    static = next(
+        p for p in (Path(d) / "@jupyter" / "nbgrader" / "static" for d in jupyter_path("labextensions")) if p.is_dir()
+    )
     code = "".join(f.read_text() for f in static.glob("*.js"))
-    return set(re.findall(r'id:"(@jupyter/nbgrader:[^"]+)"', code) + re.findall(r'="(@jupyter/nbgrader:formgrader)"', code))
+    return set(
+        re.findall(r'id:"(@jupyter/nbgrader:[^"]+)"', code) + re.findall(r'="(@jupyter/nbgrader:formgrader)"', code)
+    )
 
 
 def test_learner_configuration_switches_off_the_instructor_tools():
     server = json.loads((LEARNER / "jupyter_server_config.json").read_text())["ServerApp"]["jpserver_extensions"]
-    assert server == {"nbgrader.server_extensions.formgrader": False,
-                      "nbgrader.server_extensions.assignment_list": False,
-                      "nbgrader.server_extensions.course_list": False,
-                      "nbgrader.server_extensions.validate_assignment": False,  # served by grader.learner_lab
-                      "grader.learner_lab": True}
+    assert server == {
+        "nbgrader.server_extensions.formgrader": False,
+        "nbgrader.server_extensions.assignment_list": False,
+        "nbgrader.server_extensions.course_list": False,
+        "nbgrader.server_extensions.validate_assignment": False,  # served by grader.learner_lab
+        "grader.learner_lab": True,
+    }
     disabled = json.loads((LEARNER / "labconfig" / "page_config.json").read_text())["disabledExtensions"]
     plugins = _plugin_ids()
     assert set(disabled) <= plugins, f"unknown plugin ids {set(disabled) - plugins} (nbgrader's are {plugins})"
@@ -201,20 +221,30 @@ def test_the_dialog_stylesheet_says_hidden_tests_run_at_grading():
 
 # ---------------------------------------------------------------- the report of a validation
 def _toy_results(tmp_path):
-    nb = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell("assert f(2) == 4, f'f(2): expected 4, got {f(2)}'",
-                                  metadata={"nbgrader": {"grade": True, "grade_id": "test_f", "points": 2}}),
-        nbformat.v4.new_code_cell("assert g(1) == 1",
-                                  metadata={"nbgrader": {"grade": True, "grade_id": "test_g", "points": 1}}),
-        nbformat.v4.new_code_cell("assert h() is None",
-                                  metadata={"nbgrader": {"grade": True, "grade_id": "test_h", "points": 1}}),
-    ])
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell(
+                "assert f(2) == 4, f'f(2): expected 4, got {f(2)}'",
+                metadata={"nbgrader": {"grade": True, "grade_id": "test_f", "points": 2}},
+            ),
+            nbformat.v4.new_code_cell(
+                "assert g(1) == 1", metadata={"nbgrader": {"grade": True, "grade_id": "test_g", "points": 1}}
+            ),
+            nbformat.v4.new_code_cell(
+                "assert h() is None", metadata={"nbgrader": {"grade": True, "grade_id": "test_h", "points": 1}}
+            ),
+        ]
+    )
     path = tmp_path / "toy.ipynb"
     nbformat.write(nb, path)
     trace = "\x1b[0;31m---------\x1b[0m\n\x1b[0;31mAssertionError\x1b[0m: f(2): expected 4, got 5"
     stub = "Cell In[3], line 5\n----> 5 raise NotImplementedError()\n\x1b[0;31mNotImplementedError\x1b[0m: "
-    results = {"failed": [{"source": nb.cells[0].source, "raw_error": trace, "error": "<span>html</span>"},
-                          {"source": nb.cells[1].source, "raw_error": stub, "error": "<span>stub</span>"}]}
+    results = {
+        "failed": [
+            {"source": nb.cells[0].source, "raw_error": trace, "error": "<span>html</span>"},
+            {"source": nb.cells[1].source, "raw_error": stub, "error": "<span>stub</span>"},
+        ]
+    }
     return path, results
 
 
@@ -222,8 +252,9 @@ def test_failure_report_gives_the_count_then_messages_then_tracebacks(tmp_path):
     path, results = _toy_results(tmp_path)
     report = validation_report.text(results, path)
     assert report.splitlines()[0] == "VALIDATION FAILED for toy.ipynb: 2 of 3 test cells fail."
-    first, stub, hidden = (report.index(s) for s in ("f(2): expected 4, got 5", "a `# YOUR CODE HERE` stub",
-                                                     validation_report.HIDDEN_NOTE))
+    first, stub, hidden = (
+        report.index(s) for s in ("f(2): expected 4, got 5", "a `# YOUR CODE HERE` stub", validation_report.HIDDEN_NOTE)
+    )
     tracebacks = report.index("FAILED TEST 1. test_f (2 points)")
     assert first < stub < hidden < tracebacks < report.index("FAILED TEST 2. test_g (1 point)")
     assert "\x1b" not in report
@@ -256,10 +287,15 @@ def test_released_labs_carry_the_metadata_jupyterlab_writes(lab):
 
 
 def test_tidy_keeps_other_tags_and_is_idempotent(tmp_path):
-    nb = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell("1", metadata={"tags": ["nbval-ignore-output", "hide-input"],
-                                                 "execution": {"iopub.status.idle": "2026"}}),
-        nbformat.v4.new_code_cell("2", metadata={"tags": ["nbval-skip"]})])
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell(
+                "1",
+                metadata={"tags": ["nbval-ignore-output", "hide-input"], "execution": {"iopub.status.idle": "2026"}},
+            ),
+            nbformat.v4.new_code_cell("2", metadata={"tags": ["nbval-skip"]}),
+        ]
+    )
     path = tmp_path / "nb.ipynb"
     nbformat.write(nb, path)
     tidy(path)
@@ -274,11 +310,25 @@ def test_tidy_keeps_other_tags_and_is_idempotent(tmp_path):
 def test_from_py_round_trip_keeps_cell_tags(tmp_path):
     from tools import nb as nbtool
 
-    nb = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell("# NBVAL_IGNORE_OUTPUT\nimport time\nprint(time.time())"),
-        nbformat.v4.new_code_cell("print(1)", metadata={"nbgrader": {"grade": True, "grade_id": "test_one", "locked": True,
-                                                                     "points": 1, "schema_version": 3, "solution": False,
-                                                                     "task": False}})])
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell("# NBVAL_IGNORE_OUTPUT\nimport time\nprint(time.time())"),
+            nbformat.v4.new_code_cell(
+                "print(1)",
+                metadata={
+                    "nbgrader": {
+                        "grade": True,
+                        "grade_id": "test_one",
+                        "locked": True,
+                        "points": 1,
+                        "schema_version": 3,
+                        "solution": False,
+                        "task": False,
+                    }
+                },
+            ),
+        ]
+    )
     src = tmp_path / "src.ipynb"
     nbformat.write(nbtool.clean(nb), src)
     run([sys.executable, "-m", "tools.nb", "tag-nbval", str(src)], cwd=ROOT)
@@ -292,14 +342,22 @@ def test_from_py_round_trip_keeps_cell_tags(tmp_path):
 
 @pytest.mark.slow
 def test_nbval_honours_the_tag(tmp_path):
-    cells = [nbformat.v4.new_code_cell("import time\nprint(time.time())", execution_count=1,
-                                       outputs=[nbformat.v4.new_output("stream", name="stdout", text="0.0\n")])]
+    cells = [
+        nbformat.v4.new_code_cell(
+            "import time\nprint(time.time())",
+            execution_count=1,
+            outputs=[nbformat.v4.new_output("stream", name="stdout", text="0.0\n")],
+        )
+    ]
     for tags, expected in (([], 1), (["nbval-ignore-output"], 0)):
         cells[0].metadata = {"tags": tags} if tags else {}
         path = tmp_path / f"tags{len(tags)}.ipynb"
         nbformat.write(nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": KERNELSPEC}), path)
-        proc = run([sys.executable, "-m", "pytest", "-q", "-p", "no:xdist", "-p", "no:cacheprovider", "--nbval",
-                    str(path)], cwd=tmp_path, check=False)
+        proc = run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:xdist", "-p", "no:cacheprovider", "--nbval", str(path)],
+            cwd=tmp_path,
+            check=False,
+        )
         assert proc.returncode == expected, proc.stdout[-2000:]
 
 
@@ -308,8 +366,11 @@ def test_export_mine_exports_the_learners_copy(tmp_path):
     shutil.copytree(ROOT / "labs" / LAB, course / "labs" / LAB)
     fill_in(course)  # the learner's copy is the completed lab
     dest = tmp_path / "package"
-    run([sys.executable, "-m", "grader.export", "--from", "mylabs", "--lab", LAB, "--dest", str(dest)],
-        cwd=course, env=course_env(course))
+    run(
+        [sys.executable, "-m", "grader.export", "--from", "mylabs", "--lab", LAB, "--dest", str(dest)],
+        cwd=course,
+        env=course_env(course),
+    )
     value = (dest / "value.py").read_text()
     assert "File to edit: ../mylabs/01_value/01_value.ipynb" in value.splitlines()[0]
     assert "NotImplementedError()" not in value  # the learner's code, not the release's stubs
@@ -321,8 +382,12 @@ def test_tag_nbval_converts_the_solutions_and_the_release_drops_the_tags(tmp_pat
     labs = [p.parent.name for p in sorted((ROOT / "solutions").glob("*/*.ipynb")) if p.parent.name == p.stem]
     course = make_course(tmp_path / "course", labs=labs)
     notebooks = sorted((course / "solutions").glob("*/*.ipynb"))
-    marked = sum(1 for nb in notebooks for c in nbformat.read(nb, as_version=4).cells
-                 if c.cell_type == "code" and c.source.lstrip().startswith("# NBVAL_"))
+    marked = sum(
+        1
+        for nb in notebooks
+        for c in nbformat.read(nb, as_version=4).cells
+        if c.cell_type == "code" and c.source.lstrip().startswith("# NBVAL_")
+    )
     run([sys.executable, "-m", "tools.nb", "tag-nbval", *map(str, notebooks)], cwd=ROOT)
     cells = [c for nb in notebooks for c in nbformat.read(nb, as_version=4).cells]
     assert not [c for c in cells if "NBVAL_" in c.source.split("\n")[0]]

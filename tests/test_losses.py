@@ -1,4 +1,5 @@
 """micrograd_plus.functional / losses / nn: every loss against numerical gradients, known values and PyTorch."""
+
 import gc
 import weakref
 
@@ -49,8 +50,9 @@ PROBS = RNG.dirichlet(np.ones(5), size=6)
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 def test_mse_matches_pytorch(reduction):
     x, y = RNG.normal(size=(4, 3)), RNG.normal(size=(4, 3))
-    compare_with_torch(lambda a, b: F.mse_loss(a, b, reduction), lambda a, b: TF.mse_loss(a, b, reduction=reduction),
-                       [x, y])
+    compare_with_torch(
+        lambda a, b: F.mse_loss(a, b, reduction), lambda a, b: TF.mse_loss(a, b, reduction=reduction), [x, y]
+    )
 
 
 def test_mse_values_gradients_and_errors():
@@ -73,11 +75,18 @@ def test_mse_values_gradients_and_errors():
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("kind", ["indices", "probabilities", "onehot-int", "onehot-float"])
 def test_cross_entropy_matches_pytorch(reduction, kind):
-    target = {"indices": LABELS, "probabilities": PROBS, "onehot-int": np.eye(5, dtype=np.int64)[LABELS],
-              "onehot-float": np.eye(5)[LABELS]}[kind]
+    target = {
+        "indices": LABELS,
+        "probabilities": PROBS,
+        "onehot-int": np.eye(5, dtype=np.int64)[LABELS],
+        "onehot-float": np.eye(5)[LABELS],
+    }[kind]
     torch_target = torch.tensor(target if kind != "onehot-int" else target.astype(F64))
-    compare_with_torch(lambda z: F.cross_entropy(z, target, reduction),
-                       lambda z: TF.cross_entropy(z, torch_target, reduction=reduction), [LOGITS])
+    compare_with_torch(
+        lambda z: F.cross_entropy(z, target, reduction),
+        lambda z: TF.cross_entropy(z, torch_target, reduction=reduction),
+        [LOGITS],
+    )
 
 
 def test_cross_entropy_is_one_fused_node_with_softmax_minus_onehot_gradient():
@@ -100,10 +109,14 @@ def test_cross_entropy_known_values_and_dtypes():
     loss = F.cross_entropy(Tensor([[2.0, 1.0, 0.1]]), np.array([0]))
     assert loss.dtype == np.float32
     # targets as a list, a Tensor of integers, or int32
-    assert np.isclose(F.cross_entropy(t64(LOGITS, False), LABELS.tolist()).item(),
-                      F.cross_entropy(t64(LOGITS, False), Tensor(LABELS, dtype=np.int64)).item())
-    assert np.isclose(F.cross_entropy(t64(LOGITS, False), LABELS.astype(np.int32)).item(),
-                      F.cross_entropy(t64(LOGITS, False), LABELS).item())
+    assert np.isclose(
+        F.cross_entropy(t64(LOGITS, False), LABELS.tolist()).item(),
+        F.cross_entropy(t64(LOGITS, False), Tensor(LABELS, dtype=np.int64)).item(),
+    )
+    assert np.isclose(
+        F.cross_entropy(t64(LOGITS, False), LABELS.astype(np.int32)).item(),
+        F.cross_entropy(t64(LOGITS, False), LABELS).item(),
+    )
 
 
 @pytest.mark.torch
@@ -124,7 +137,9 @@ def test_cross_entropy_extreme_logits_are_finite_and_match_pytorch(dtype):
 
 def test_cross_entropy_errors_name_the_problem():
     z = Tensor(np.zeros((3, 4)))
-    with pytest.raises(IndexError, match=r"target 4 at position 1 is out of range for 4 classes \(valid class indices are 0..3\)"):
+    with pytest.raises(
+        IndexError, match=r"target 4 at position 1 is out of range for 4 classes \(valid class indices are 0..3\)"
+    ):
         F.cross_entropy(z, np.array([0, 4, 1]))
     with pytest.raises(IndexError, match="target -1 at position 2"):
         F.cross_entropy(z, np.array([0, 1, -1]))
@@ -163,8 +178,11 @@ def test_bce_with_logits_matches_pytorch(reduction):
     x = RNG.normal(size=(5, 3)) * 4
     y = RNG.uniform(size=(5, 3))
     ty = torch.tensor(y)
-    compare_with_torch(lambda z: F.binary_cross_entropy_with_logits(z, y, reduction),
-                       lambda z: TF.binary_cross_entropy_with_logits(z, ty, reduction=reduction), [x])
+    compare_with_torch(
+        lambda z: F.binary_cross_entropy_with_logits(z, y, reduction),
+        lambda z: TF.binary_cross_entropy_with_logits(z, ty, reduction=reduction),
+        [x],
+    )
     z = t64(x)
     check_gradient(lambda *_: F.binary_cross_entropy_with_logits(z, y, reduction), [z], name="bce")
 
@@ -197,9 +215,11 @@ def test_bce_errors():
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("p, margin", [(1, 1.0), (2, 1.0), (1, 0.3), (2, 2.5)])
 def test_multi_margin_matches_pytorch(reduction, p, margin):
-    compare_with_torch(lambda z: F.multi_margin_loss(z, LABELS, p, margin, reduction),
-                       lambda z: TF.multi_margin_loss(z, torch.tensor(LABELS), p=p, margin=margin, reduction=reduction),
-                       [LOGITS * 0.3])
+    compare_with_torch(
+        lambda z: F.multi_margin_loss(z, LABELS, p, margin, reduction),
+        lambda z: TF.multi_margin_loss(z, torch.tensor(LABELS), p=p, margin=margin, reduction=reduction),
+        [LOGITS * 0.3],
+    )
     z = t64(LOGITS * 0.3)
     check_gradient(lambda *_: F.multi_margin_loss(z, LABELS, p, margin, reduction), [z], name="multi_margin_loss")
 
@@ -252,9 +272,24 @@ def test_nn_namespace_reads_like_pytorch():
     assert nn.Linear is layers.Linear and nn.CrossEntropyLoss is losses.CrossEntropyLoss
     assert nn.functional is F and F.linear is layers.linear and F.softmax is layers.softmax
     assert micrograd_plus.nn is nn
-    assert set(nn.__all__) >= {"Module", "Parameter", "Linear", "ReLU", "Sigmoid", "Tanh", "Softmax", "Dropout",
-                               "BatchNorm1d", "LayerNorm", "Sequential", "Flatten", "MSELoss", "CrossEntropyLoss",
-                               "BCEWithLogitsLoss", "MultiMarginLoss"}
+    assert set(nn.__all__) >= {
+        "Module",
+        "Parameter",
+        "Linear",
+        "ReLU",
+        "Sigmoid",
+        "Tanh",
+        "Softmax",
+        "Dropout",
+        "BatchNorm1d",
+        "LayerNorm",
+        "Sequential",
+        "Flatten",
+        "MSELoss",
+        "CrossEntropyLoss",
+        "BCEWithLogitsLoss",
+        "MultiMarginLoss",
+    }
     for name in nn.__all__:
         assert getattr(nn, name) is not None
     model = nn.Sequential(nn.Linear(4, 8, rng=0), nn.ReLU(), nn.Linear(8, 3, rng=1))
@@ -269,9 +304,16 @@ def _live_tensors():
     return sum(1 for obj in gc.get_objects() if issubclass(type(obj), Tensor))
 
 
-@pytest.mark.parametrize("loss_fn, target", [
-    (CrossEntropyLoss(), LABELS), (CrossEntropyLoss(), PROBS), (MSELoss(), PROBS),
-    (BCEWithLogitsLoss(), PROBS), (MultiMarginLoss(), LABELS)])
+@pytest.mark.parametrize(
+    "loss_fn, target",
+    [
+        (CrossEntropyLoss(), LABELS),
+        (CrossEntropyLoss(), PROBS),
+        (MSELoss(), PROBS),
+        (BCEWithLogitsLoss(), PROBS),
+        (MultiMarginLoss(), LABELS),
+    ],
+)
 def test_a_training_step_with_each_loss_leaks_no_tensor(loss_fn, target):
     from micrograd_plus.layers import Linear, ReLU, Sequential
 

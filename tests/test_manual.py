@@ -1,11 +1,22 @@
 """micrograd_plus.manual: the hand-written NumPy layers against numerical gradients and against PyTorch."""
+
 import numpy as np
 import pytest
 import torch
 
-from micrograd_plus import manual
-from micrograd_plus.manual import (BatchNorm1d, CrossEntropyLoss, Linear, MSELoss, ReLU, Sigmoid, Tanh, TwoLayerMLP,
-                                   gradient_check, numerical_gradient, relative_error)
+from micrograd_plus.manual import (
+    BatchNorm1d,
+    CrossEntropyLoss,
+    Linear,
+    MSELoss,
+    ReLU,
+    Sigmoid,
+    Tanh,
+    TwoLayerMLP,
+    gradient_check,
+    numerical_gradient,
+    relative_error,
+)
 from micrograd_plus.tensor import Tensor
 from micrograd_plus.tensor_graph import draw_tensor_graph
 
@@ -18,6 +29,7 @@ def torch_of(a):
 
 def test_the_manual_layers_do_not_shadow_the_autograd_ones():
     import micrograd_plus
+
     assert micrograd_plus.Linear is not Linear
     assert micrograd_plus.manual.Linear is Linear
 
@@ -32,8 +44,11 @@ def test_numerical_gradient_restores_x_and_refuses_float32():
         numerical_gradient(lambda: 0.0, x.astype(np.float32))
 
 
-@pytest.mark.parametrize("layer", [Linear(5, 4, np.random.default_rng(1)), ReLU(), Sigmoid(), Tanh(),
-                                   TwoLayerMLP(5, 7, 3, np.random.default_rng(2))], ids=lambda l: type(l).__name__)
+@pytest.mark.parametrize(
+    "layer",
+    [Linear(5, 4, np.random.default_rng(1)), ReLU(), Sigmoid(), Tanh(), TwoLayerMLP(5, 7, 3, np.random.default_rng(2))],
+    ids=lambda layer: type(layer).__name__,
+)
 def test_layers_pass_the_gradient_check(layer):
     x = RNG.standard_normal((6, 5))
     assert gradient_check(layer, x, tolerance=1e-7, verbose=False)
@@ -43,6 +58,7 @@ def test_gradient_check_fails_a_wrong_backward():
     class Wrong(Tanh):
         def backward(self, dL_dy):
             return dL_dy * (1.0 - self.y)  # not 1 - y²
+
     assert not gradient_check(Wrong(), RNG.standard_normal((3, 4)), verbose=False)
 
 
@@ -100,7 +116,8 @@ def test_batchnorm_matches_torch_in_train_and_eval():
     gamma, beta = RNG.standard_normal(3), RNG.standard_normal(3)
     bn.gamma, bn.beta = gamma.copy(), beta.copy()
     with torch.no_grad():
-        tbn.weight.copy_(torch.tensor(gamma)); tbn.bias.copy_(torch.tensor(beta))
+        tbn.weight.copy_(torch.tensor(gamma))
+        tbn.bias.copy_(torch.tensor(beta))
     for _ in range(3):
         x, g = RNG.standard_normal((8, 3)) * 3 + 1, RNG.standard_normal((8, 3))
         xt = torch_of(x)
@@ -112,7 +129,8 @@ def test_batchnorm_matches_torch_in_train_and_eval():
         assert np.allclose(bn.dgamma, tbn.weight.grad.numpy()) and np.allclose(bn.dbeta, tbn.bias.grad.numpy())
     assert np.allclose(bn.running_mean, tbn.running_mean.numpy())
     assert np.allclose(bn.running_var, tbn.running_var.numpy())
-    bn.eval(); tbn.eval()
+    bn.eval()
+    tbn.eval()
     x = RNG.standard_normal((4, 3))
     assert np.allclose(bn.forward(x), tbn(torch.tensor(x)).detach().numpy())
     bn.train()
@@ -131,8 +149,10 @@ def test_two_layer_mlp_gradients_equal_autograd():
     net = TwoLayerMLP(20, 8, 4, np.random.default_rng(3))
     x, y = RNG.standard_normal((6, 20)), np.array([0, 1, 2, 3, 0, 1])
     from micrograd_plus.losses import cross_entropy
-    params = [Tensor(a.copy(), requires_grad=True, dtype=np.float64)
-              for a in (net.fc1.W, net.fc1.b, net.fc2.W, net.fc2.b)]
+
+    params = [
+        Tensor(a.copy(), requires_grad=True, dtype=np.float64) for a in (net.fc1.W, net.fc1.b, net.fc2.W, net.fc2.b)
+    ]
     W1, b1, W2, b2 = params
     cross_entropy((Tensor(x, dtype=np.float64) @ W1.T + b1).relu() @ W2.T + b2, y).backward()
     net.loss.forward(net.forward(x), y)

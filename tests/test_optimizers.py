@@ -1,4 +1,5 @@
 """micrograd_plus.optimizers (lab 05) against torch.optim: same problem, same steps, results equal to 1e-6."""
+
 import gc
 import math
 
@@ -40,7 +41,7 @@ def run_both(make_ours, make_torch, steps=12, groups=False):
         opt_torch.step()
         opt_ours.zero_grad()
         opt_torch.zero_grad()
-    for p, buf, x0 in zip(ours, buffers, init):
+    for p, buf, _x0 in zip(ours, buffers, init):
         assert p.data is buf, "the update must be in place"
         assert p.data.dtype == np.float32
     assert np.array_equal(ours[-1].data, init[-1]), "a parameter without a gradient must not move"
@@ -48,21 +49,21 @@ def run_both(make_ours, make_torch, steps=12, groups=False):
 
 
 CASES = {
-    "sgd": ("SGD", dict(lr=0.01)),
-    "sgd-momentum": ("SGD", dict(lr=0.01, momentum=0.9)),
-    "sgd-dampening-wd": ("SGD", dict(lr=0.01, momentum=0.9, dampening=0.3, weight_decay=0.05)),
-    "sgd-nesterov": ("SGD", dict(lr=0.01, momentum=0.9, nesterov=True)),
-    "sgd-nesterov-wd": ("SGD", dict(lr=0.01, momentum=0.5, nesterov=True, weight_decay=0.1)),
-    "rmsprop": ("RMSprop", dict(lr=0.01)),
-    "rmsprop-alpha-eps": ("RMSprop", dict(lr=0.005, alpha=0.9, eps=1e-6)),
-    "rmsprop-momentum-wd": ("RMSprop", dict(lr=0.01, momentum=0.9, weight_decay=0.1)),
-    "rmsprop-centered": ("RMSprop", dict(lr=0.01, centered=True)),
-    "rmsprop-centered-momentum": ("RMSprop", dict(lr=0.01, centered=True, momentum=0.5, weight_decay=0.01)),
-    "adam": ("Adam", dict(lr=0.01)),
-    "adam-betas-eps": ("Adam", dict(lr=0.02, betas=(0.8, 0.95), eps=1e-6)),
-    "adam-wd": ("Adam", dict(lr=0.01, weight_decay=0.1)),
-    "adamw-default": ("AdamW", dict(lr=0.01)),
-    "adamw-wd": ("AdamW", dict(lr=0.02, betas=(0.5, 0.9), weight_decay=0.5)),
+    "sgd": ("SGD", {"lr": 0.01}),
+    "sgd-momentum": ("SGD", {"lr": 0.01, "momentum": 0.9}),
+    "sgd-dampening-wd": ("SGD", {"lr": 0.01, "momentum": 0.9, "dampening": 0.3, "weight_decay": 0.05}),
+    "sgd-nesterov": ("SGD", {"lr": 0.01, "momentum": 0.9, "nesterov": True}),
+    "sgd-nesterov-wd": ("SGD", {"lr": 0.01, "momentum": 0.5, "nesterov": True, "weight_decay": 0.1}),
+    "rmsprop": ("RMSprop", {"lr": 0.01}),
+    "rmsprop-alpha-eps": ("RMSprop", {"lr": 0.005, "alpha": 0.9, "eps": 1e-6}),
+    "rmsprop-momentum-wd": ("RMSprop", {"lr": 0.01, "momentum": 0.9, "weight_decay": 0.1}),
+    "rmsprop-centered": ("RMSprop", {"lr": 0.01, "centered": True}),
+    "rmsprop-centered-momentum": ("RMSprop", {"lr": 0.01, "centered": True, "momentum": 0.5, "weight_decay": 0.01}),
+    "adam": ("Adam", {"lr": 0.01}),
+    "adam-betas-eps": ("Adam", {"lr": 0.02, "betas": (0.8, 0.95), "eps": 1e-6}),
+    "adam-wd": ("Adam", {"lr": 0.01, "weight_decay": 0.1}),
+    "adamw-default": ("AdamW", {"lr": 0.01}),
+    "adamw-wd": ("AdamW", {"lr": 0.02, "betas": (0.5, 0.9), "weight_decay": 0.5}),
 }
 
 
@@ -70,8 +71,11 @@ CASES = {
 @pytest.mark.parametrize("case", CASES, ids=list(CASES))
 def test_matches_torch(case, groups):
     name, kwargs = CASES[case]
-    ours, theirs = run_both(lambda ps: getattr(optim, name)(ps, **kwargs),
-                            lambda ps: getattr(torch.optim, name)(ps, **kwargs, foreach=False), groups=groups)
+    ours, theirs = run_both(
+        lambda ps: getattr(optim, name)(ps, **kwargs),
+        lambda ps: getattr(torch.optim, name)(ps, **kwargs, foreach=False),
+        groups=groups,
+    )
     for a, b in zip(ours, theirs):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6, err_msg=f"{name}({kwargs})")
 
@@ -90,15 +94,18 @@ def test_graded_problem_values():
     A = np.array([[4.0, 1.0, 0.0], [1.0, 3.0, 0.5], [0.0, 0.5, 1.0]], dtype=np.float32)
     b = np.array([1.0, -1.0, 0.5], dtype=np.float32)
     w0 = np.array([1.5, -0.5, 2.0], dtype=np.float32)
-    for name, kw in [("SGD", dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01)),
-                     ("Adam", dict(lr=0.1, betas=(0.8, 0.9), weight_decay=0.1)),
-                     ("AdamW", dict(lr=0.1, betas=(0.8, 0.9), weight_decay=0.5))]:
+    for name, kw in [
+        ("SGD", {"lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 0.01}),
+        ("Adam", {"lr": 0.1, "betas": (0.8, 0.9), "weight_decay": 0.1}),
+        ("AdamW", {"lr": 0.1, "betas": (0.8, 0.9), "weight_decay": 0.5}),
+    ]:
         w, t = Tensor(w0.copy(), requires_grad=True), torch.tensor(w0, requires_grad=True)
         o, ot = getattr(optim, name)([w], **kw), getattr(torch.optim, name)([t], **kw)
         for _ in range(10):
             w.grad = A @ w.data - b
             t.grad = torch.tensor(A @ t.detach().numpy() - b)
-            o.step(); ot.step()
+            o.step()
+            ot.step()
         np.testing.assert_allclose(w.data, t.detach().numpy(), rtol=1e-6, atol=1e-6)
 
 
@@ -108,7 +115,8 @@ def test_grad_not_modified_and_float32_kept():
         grad = np.full(3, 0.5, dtype=np.float32)
         w.grad = grad
         opt = opt_cls([w], lr=0.1, weight_decay=0.3)
-        opt.step(); opt.step()
+        opt.step()
+        opt.step()
         assert np.array_equal(grad, np.full(3, 0.5)), f"{opt_cls.__name__} modified p.grad"
         for buffers in opt.state.values():
             for v in buffers.values():
@@ -140,8 +148,15 @@ def test_step_closure_returns_loss():
     assert SGD([w], lr=0.1).step(lambda: 3.5) == 3.5
 
 
-@pytest.mark.parametrize("opt_cls,kw", [(SGD, dict(momentum=0.9, nesterov=True)), (RMSprop, dict(momentum=0.5, centered=True)),
-                                        (Adam, {}), (AdamW, {})])
+@pytest.mark.parametrize(
+    "opt_cls,kw",
+    [
+        (SGD, {"momentum": 0.9, "nesterov": True}),
+        (RMSprop, {"momentum": 0.5, "centered": True}),
+        (Adam, {}),
+        (AdamW, {}),
+    ],
+)
 def test_state_dict_round_trip(opt_cls, kw):
     """Train 3 steps, checkpoint, train 3 more; a fresh optimizer loaded from the checkpoint does the same."""
     rng = np.random.default_rng(1)
@@ -150,16 +165,19 @@ def test_state_dict_round_trip(opt_cls, kw):
     w = Tensor(start.copy(), requires_grad=True)
     opt = opt_cls([w], lr=0.05, **kw)
     for g in grads[:3]:
-        w.grad = g; opt.step()
+        w.grad = g
+        opt.step()
     checkpoint, saved = opt.state_dict(), w.data.copy()
     for g in grads[3:]:
-        w.grad = g; opt.step()
+        w.grad = g
+        opt.step()
     w2 = Tensor(saved, requires_grad=True)
     opt2 = opt_cls([w2], lr=0.5)
     opt2.load_state_dict(checkpoint)
     assert opt2.param_groups[0]["lr"] == 0.05
     for g in grads[3:]:
-        w2.grad = g; opt2.step()
+        w2.grad = g
+        opt2.step()
     np.testing.assert_array_equal(w2.data, w.data)
     # the checkpoint holds copies: continuing training did not change it
     state = next(iter(checkpoint["state"].values()))
@@ -170,7 +188,8 @@ def test_state_dict_matches_torch_layout():
     w, t = Tensor([1.0, 2.0], requires_grad=True), torch.tensor([1.0, 2.0], requires_grad=True)
     w.grad, t.grad = np.ones(2, dtype=np.float32), torch.ones(2)
     o, ot = Adam([w], lr=0.1), torch.optim.Adam([t], lr=0.1)
-    o.step(); ot.step()
+    o.step()
+    ot.step()
     ours, theirs = o.state_dict(), ot.state_dict()
     assert ours["param_groups"][0]["params"] == theirs["param_groups"][0]["params"] == [0]
     assert set(ours["state"][0]) == set(theirs["state"][0])
@@ -180,7 +199,8 @@ def test_state_dict_matches_torch_layout():
 def test_load_state_dict_errors():
     w = Tensor([1.0, 2.0], requires_grad=True)
     w.grad = np.ones(2, dtype=np.float32)
-    opt = Adam([w], lr=0.1); opt.step()
+    opt = Adam([w], lr=0.1)
+    opt.step()
     sd = opt.state_dict()
     with pytest.raises(ValueError, match="parameter group"):
         Adam([{"params": [Tensor([0.0, 0.0])]}, {"params": [Tensor([0.0])]}]).load_state_dict(sd)
@@ -213,21 +233,24 @@ def test_generator_of_params_is_accepted():
     assert len(SGD((p for p in ps), lr=0.1).param_groups[0]["params"]) == 3
 
 
-@pytest.mark.parametrize("make,match", [
-    (lambda p: SGD(p, lr=-0.1), "lr must be >= 0"),
-    (lambda p: SGD(p, lr=float("nan")), "lr must be"),
-    (lambda p: SGD(p, lr="0.1"), "lr must be a number"),
-    (lambda p: SGD(p, lr=0.1, momentum=-0.5), "momentum must be >= 0"),
-    (lambda p: SGD(p, lr=0.1, weight_decay=-1), "weight_decay"),
-    (lambda p: SGD(p, lr=0.1, nesterov=True), "Nesterov"),
-    (lambda p: SGD(p, lr=0.1, momentum=0.9, dampening=0.1, nesterov=True), "Nesterov"),
-    (lambda p: RMSprop(p, alpha=1.5), r"alpha must be in \[0.0, 1.0\]"),
-    (lambda p: RMSprop(p, eps=-1e-8), "eps"),
-    (lambda p: Adam(p, betas=(1.0, 0.999)), r"betas\[0\] must be in \[0.0, 1.0\)"),
-    (lambda p: Adam(p, betas=(0.9, -0.1)), r"betas\[1\]"),
-    (lambda p: Adam(p, betas=0.9), "pair"),
-    (lambda p: AdamW(p, weight_decay=-0.01), "weight_decay"),
-])
+@pytest.mark.parametrize(
+    "make,match",
+    [
+        (lambda p: SGD(p, lr=-0.1), "lr must be >= 0"),
+        (lambda p: SGD(p, lr=float("nan")), "lr must be"),
+        (lambda p: SGD(p, lr="0.1"), "lr must be a number"),
+        (lambda p: SGD(p, lr=0.1, momentum=-0.5), "momentum must be >= 0"),
+        (lambda p: SGD(p, lr=0.1, weight_decay=-1), "weight_decay"),
+        (lambda p: SGD(p, lr=0.1, nesterov=True), "Nesterov"),
+        (lambda p: SGD(p, lr=0.1, momentum=0.9, dampening=0.1, nesterov=True), "Nesterov"),
+        (lambda p: RMSprop(p, alpha=1.5), r"alpha must be in \[0.0, 1.0\]"),
+        (lambda p: RMSprop(p, eps=-1e-8), "eps"),
+        (lambda p: Adam(p, betas=(1.0, 0.999)), r"betas\[0\] must be in \[0.0, 1.0\)"),
+        (lambda p: Adam(p, betas=(0.9, -0.1)), r"betas\[1\]"),
+        (lambda p: Adam(p, betas=0.9), "pair"),
+        (lambda p: AdamW(p, weight_decay=-0.01), "weight_decay"),
+    ],
+)
 def test_argument_validation(make, match):
     with pytest.raises((ValueError, TypeError), match=match):
         make([Tensor([1.0], requires_grad=True)])
@@ -246,7 +269,8 @@ def test_params_validation():
 
 
 def test_base_class_requires_update():
-    w = Tensor([1.0]); w.grad = np.ones(1, dtype=np.float32)
+    w = Tensor([1.0])
+    w.grad = np.ones(1, dtype=np.float32)
     with pytest.raises(NotImplementedError, match="_update"):
         Optimizer([w], {"lr": 0.1}).step()
 
@@ -288,7 +312,8 @@ def test_clip_grad_norm_single_tensor_in_place_and_empty():
     assert clip_grad_norm_(p, 1.0) == pytest.approx(5.0)
     assert p.grad is g and np.allclose(g, [0.6, 0.8])
     assert clip_grad_norm_([Tensor([1.0])], 1.0) == 0.0
-    empty = Tensor(np.zeros(0, np.float32)); empty.grad = np.zeros(0, np.float32)
+    empty = Tensor(np.zeros(0, np.float32))
+    empty.grad = np.zeros(0, np.float32)
     assert clip_grad_norm_([empty, p], 1.0, norm_type="inf") == pytest.approx(0.8, rel=1e-6)
 
 
@@ -316,11 +341,13 @@ def test_optim_namespace():
     assert optim.lr_scheduler.StepLR.__name__ == "StepLR"
     assert set(optim.__all__) >= {"SGD", "RMSprop", "Adam", "AdamW", "Optimizer", "clip_grad_norm_", "lr_scheduler"}
     import micrograd_plus
+
     assert micrograd_plus.Adam is Adam and micrograd_plus.optim is optim
 
 
 def test_training_step_leaks_no_tensor():
     """After backward, step and zero_grad, only the parameters (and the loss we still hold) stay alive."""
+
     def live_tensors():
         gc.collect()
         return sum(type(o) is Tensor for o in gc.get_objects())

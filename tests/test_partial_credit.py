@@ -5,6 +5,7 @@ every graded cell's exercises resolve. Lab 04 is blanked exercise by exercise an
 the sandbox here (about a minute); ``make test-partial-credit-full`` does it for every
 converted lab, region by region.
 """
+
 from __future__ import annotations
 
 import copy
@@ -16,8 +17,9 @@ import pytest
 from grader import partial_credit as pc
 
 ROOT = Path(__file__).resolve().parent.parent
-LABS = sorted(p.parent.name for p in (ROOT / "solutions").glob("*/*.ipynb")
-              if (ROOT / "labs" / p.parent.name / p.name).exists())
+LABS = sorted(
+    p.parent.name for p in (ROOT / "solutions").glob("*/*.ipynb") if (ROOT / "labs" / p.parent.name / p.name).exists()
+)
 
 
 def _solution(lab):
@@ -27,8 +29,10 @@ def _solution(lab):
 @pytest.mark.parametrize("lab", LABS)
 def test_blanking_an_exercise_gives_the_release_stub(lab):
     """``blank`` is what the release (nbgrader's ClearSolutions) makes of a solution cell."""
-    release = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source
-               for c in nbformat.read(ROOT / "labs" / lab / f"{lab}.ipynb", as_version=4).cells}
+    release = {
+        c.metadata.get("nbgrader", {}).get("grade_id"): c.source
+        for c in nbformat.read(ROOT / "labs" / lab / f"{lab}.ipynb", as_version=4).cells
+    }
     exercises = [c for c in _solution(lab).cells if pc.is_exercise(c)]
     for cell in exercises:
         assert pc.blank(cell.source) == release[cell.metadata.nbgrader["grade_id"]]
@@ -44,11 +48,18 @@ def test_every_graded_cell_names_exercises_that_exist(lab):
 
 def test_a_loss_outside_the_blanked_exercise_is_unfair():
     from nbformat.v4 import new_code_cell, new_notebook
-    sol = new_code_cell("def f():\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION\n"
-                        "def g():\n    ### BEGIN SOLUTION\n    return 2\n    ### END SOLUTION",
-                        metadata={"nbgrader": {"solution": True, "grade_id": "fg"}})
-    other = new_code_cell("### BEGIN SOLUTION\nh = 3\n### END SOLUTION", metadata={"nbgrader": {"solution": True, "grade_id": "h"}})
-    test = new_code_cell("", metadata={"nbgrader": {"grade": True, "grade_id": "test_g", "points": 2}, "tags": ["exercise:fg#2"]})
+
+    sol = new_code_cell(
+        "def f():\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION\n"
+        "def g():\n    ### BEGIN SOLUTION\n    return 2\n    ### END SOLUTION",
+        metadata={"nbgrader": {"solution": True, "grade_id": "fg"}},
+    )
+    other = new_code_cell(
+        "### BEGIN SOLUTION\nh = 3\n### END SOLUTION", metadata={"nbgrader": {"solution": True, "grade_id": "h"}}
+    )
+    test = new_code_cell(
+        "", metadata={"nbgrader": {"grade": True, "grade_id": "test_g", "points": 2}, "tags": ["exercise:fg#2"]}
+    )
     nb = new_notebook(cells=[sol, other, test])
     mapping = pc.exercises_tested(nb)
     assert mapping == {"test_g": ["fg#2"]}
@@ -72,6 +83,7 @@ def test_lab_04_blank_exercises_cost_only_their_own_points():
     """Each exercise of lab 04 blanked as the release does, graded through the sandbox and the verdicts."""
     pytest.importorskip("nbclient")
     from grader import sandbox
+
     try:
         sandbox.check()
     except sandbox.SandboxUnavailable as error:
@@ -93,7 +105,7 @@ def test_fit_trains_with_a_loader_whose_len_is_not_written():
 
     class Unsized:  # what a learner's DataLoader with a blank __len__ looks like to fit()
         def __init__(self, X, y):
-            self.batches = [(X[i:i + 4], y[i:i + 4]) for i in range(0, len(X), 4)]
+            self.batches = [(X[i : i + 4], y[i : i + 4]) for i in range(0, len(X), 4)]
 
         def __iter__(self):
             return iter(self.batches)

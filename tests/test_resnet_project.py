@@ -3,6 +3,7 @@
 The full 100-epoch run needs a GPU (`make resnet`); here the narrow network (width 8) trains on a few hundred
 real CIFAR-10 images for one or two epochs so that every line of the project runs.
 """
+
 import json
 import math
 
@@ -19,8 +20,21 @@ from micrograd_plus.resnet.optimizers import SGD, Adam
 from micrograd_plus.resnet.schedulers import WarmupLR, make_scheduler
 from micrograd_plus.resnet.trainer import Trainer, autocast_dtype, read_scalars
 
-TINY = ["--width", "4", "--batch-size", "32", "--train-subset", "96", "--test-subset", "64", "--quiet",
-        "--device", "cpu", "--seed", "1"]
+TINY = [
+    "--width",
+    "4",
+    "--batch-size",
+    "32",
+    "--train-subset",
+    "96",
+    "--test-subset",
+    "64",
+    "--quiet",
+    "--device",
+    "cpu",
+    "--seed",
+    "1",
+]
 
 
 def test_resnet18_has_the_documented_architecture():
@@ -36,7 +50,9 @@ def test_resnet18_has_the_documented_architecture():
         assert model.eval()(torch.randn(1, 3, 32, 32)).shape == (1, 10)
 
 
-@pytest.mark.parametrize("bad", [dict(in_channels=0, out_channels=4), dict(in_channels=4, out_channels=4, stride=3)])
+@pytest.mark.parametrize(
+    "bad", [{"in_channels": 0, "out_channels": 4}, {"in_channels": 4, "out_channels": 4, "stride": 3}]
+)
 def test_basic_block_rejects_bad_arguments(bad):
     with pytest.raises(ValueError):
         BasicBlock(**bad)
@@ -47,12 +63,15 @@ def test_resnet_rejects_bad_width():
         ResNet18(width=0)
 
 
-@pytest.mark.parametrize("ours, theirs, kwargs", [
-    (Adam, torch.optim.Adam, dict(lr=1e-2, weight_decay=1e-3)),
-    (SGD, torch.optim.SGD, dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4)),
-    (SGD, torch.optim.SGD, dict(lr=0.05, momentum=0.5, dampening=0.2)),
-    (SGD, torch.optim.SGD, dict(lr=0.05)),
-])
+@pytest.mark.parametrize(
+    "ours, theirs, kwargs",
+    [
+        (Adam, torch.optim.Adam, {"lr": 1e-2, "weight_decay": 1e-3}),
+        (SGD, torch.optim.SGD, {"lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4}),
+        (SGD, torch.optim.SGD, {"lr": 0.05, "momentum": 0.5, "dampening": 0.2}),
+        (SGD, torch.optim.SGD, {"lr": 0.05}),
+    ],
+)
 def test_optimizers_equal_torch_optim(ours, theirs, kwargs):
     torch.manual_seed(0)
     a, b = nn.Linear(6, 4), nn.Linear(6, 4)
@@ -68,8 +87,17 @@ def test_optimizers_equal_torch_optim(ours, theirs, kwargs):
         assert (p - q).abs().max() < 1e-6
 
 
-@pytest.mark.parametrize("cls, kwargs", [(Adam, dict(lr=0)), (Adam, dict(betas=(1.0, 0.9))), (Adam, dict(eps=0)),
-                                          (SGD, dict(lr=-1)), (SGD, dict(momentum=-0.1)), (SGD, dict(nesterov=True))])
+@pytest.mark.parametrize(
+    "cls, kwargs",
+    [
+        (Adam, {"lr": 0}),
+        (Adam, {"betas": (1.0, 0.9)}),
+        (Adam, {"eps": 0}),
+        (SGD, {"lr": -1}),
+        (SGD, {"momentum": -0.1}),
+        (SGD, {"nesterov": True}),
+    ],
+)
 def test_optimizers_reject_bad_arguments(cls, kwargs):
     with pytest.raises(ValueError):
         cls([nn.Parameter(torch.zeros(1))], **kwargs)
@@ -81,13 +109,16 @@ def test_schedules_drive_a_torch_optimizer():
     sched = make_scheduler("step", opt, total_steps=9)
     lrs = []
     for _ in range(9):
-        lrs.append(opt.param_groups[0]["lr"]); opt.step(); sched.step()
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
     assert lrs == pytest.approx([1.0] * 3 + [0.2] * 3 + [0.04] * 3)
     opt = Adam([p], lr=1.0)
     make_scheduler("cosine", opt, total_steps=4)
     assert opt.param_groups[0]["lr"] == 1.0
     sched = WarmupLR(opt, 2)
-    sched.step(); sched.step()
+    sched.step()
+    sched.step()
     assert opt.param_groups[0]["lr"] == 1.0
     with pytest.raises(ValueError, match="unknown schedule"):
         make_scheduler("linear", opt, 10)
@@ -98,7 +129,7 @@ def test_schedules_drive_a_torch_optimizer():
 def test_augmentation_statistics_and_errors():
     gen = torch.Generator().manual_seed(3)
     kept = random_crop_flip(torch.ones(3000, 2, 32, 32), 4, gen).mean().item()
-    assert kept == pytest.approx((32 - 20 / 9) ** 2 / 32 ** 2, abs=0.005)
+    assert kept == pytest.approx((32 - 20 / 9) ** 2 / 32**2, abs=0.005)
     with pytest.raises(ValueError, match="N, C, H, W"):
         random_crop_flip(torch.ones(3, 32, 32))
     with pytest.raises(ValueError, match="padding"):
@@ -152,13 +183,32 @@ def test_train_checkpoint_resume_and_results(tmp_path, shared_datasets, monkeypa
     b = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=False)["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
     saved = json.loads((tmp_path / "resumed" / "results.json").read_text())
-    assert saved["epochs"] == 2 and saved["device"].startswith("CPU") and saved["parameters"] == count_parameters(ResNet18(width=4))
+    assert (
+        saved["epochs"] == 2
+        and saved["device"].startswith("CPU")
+        and saved["parameters"] == count_parameters(ResNet18(width=4))
+    )
     assert len(saved["per_class_accuracy"]) == 10 and (tmp_path / "resumed" / "curves.png").stat().st_size > 0
     scalars = read_scalars(tmp_path / "resumed")
     assert scalars["test_accuracy"][0] == [1, 2] and "per_class_accuracy/0" in scalars
     # --no-resume starts afresh; SGD and the progress bar run too
-    fresh = train.main([*TINY[:-5], "--seed", "1", "--epochs", "1", "--optimizer", "sgd", "--schedule", "step",
-                        "--no-resume", "--no-amp", "--results", str(tmp_path / "resumed")])
+    fresh = train.main(
+        [
+            *TINY[:-5],
+            "--seed",
+            "1",
+            "--epochs",
+            "1",
+            "--optimizer",
+            "sgd",
+            "--schedule",
+            "step",
+            "--no-resume",
+            "--no-amp",
+            "--results",
+            str(tmp_path / "resumed"),
+        ]
+    )
     assert fresh["resumed_after_epoch"] == 0 and fresh["epochs"] == 1
 
 

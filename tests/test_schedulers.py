@@ -1,4 +1,5 @@
 """micrograd_plus.schedulers (lab 05): learning-rate sequences equal torch.optim.lr_scheduler's."""
+
 import numpy as np
 import pytest
 
@@ -37,16 +38,20 @@ CASES = {
     "step-gamma": (lambda o: StepLR(o, step_size=4, gamma=0.5), lambda o: L.StepLR(o, step_size=4, gamma=0.5), 20),
     "step-1": (lambda o: StepLR(o, 1, gamma=0.9), lambda o: L.StepLR(o, 1, gamma=0.9), 30),
     "cosine": (lambda o: CosineAnnealingLR(o, 10), lambda o: L.CosineAnnealingLR(o, 10), 35),
-    "cosine-eta-min": (lambda o: CosineAnnealingLR(o, T_max=7, eta_min=0.005),
-                       lambda o: L.CosineAnnealingLR(o, T_max=7, eta_min=0.005), 30),
+    "cosine-eta-min": (
+        lambda o: CosineAnnealingLR(o, T_max=7, eta_min=0.005),
+        lambda o: L.CosineAnnealingLR(o, T_max=7, eta_min=0.005),
+        30,
+    ),
 }
 
 
 @pytest.mark.parametrize("case", CASES, ids=list(CASES))
 def test_matches_torch(case):
     ours, theirs, epochs = CASES[case]
-    np.testing.assert_allclose(sequence(ours(ours_opt(LRS)), epochs), sequence(theirs(torch_opt(LRS)), epochs),
-                               rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        sequence(ours(ours_opt(LRS)), epochs), sequence(theirs(torch_opt(LRS)), epochs), rtol=1e-10, atol=1e-12
+    )
 
 
 WARMUPS = [
@@ -108,7 +113,8 @@ def test_state_dict_round_trip():
     o2 = ours_opt()
     s2 = CosineAnnealingLR(o2, 10)
     s2.load_state_dict(sd)
-    s.step(); s2.step()
+    s.step()
+    s2.step()
     assert s2.get_last_lr() == s.get_last_lr() and o2.param_groups[0]["lr"] == o.param_groups[0]["lr"]
 
 
@@ -116,6 +122,7 @@ def test_warmup_state_dict_round_trip():
     def make():
         o = ours_opt()
         return LinearWarmupLR(o, 3, 0.2, after=StepLR(o, 2, 0.5))
+
     s = make()
     for _ in range(6):
         s.step()
@@ -135,19 +142,22 @@ def test_works_with_adam_and_repr():
     assert opt.param_groups[0]["lr"] < 1e-3 and "CosineAnnealingLR(last_epoch=1" in repr(s)
 
 
-@pytest.mark.parametrize("make,exc,match", [
-    (lambda o: StepLR(o, 0), ValueError, "step_size must be an int >= 1"),
-    (lambda o: StepLR(o, 2.5), ValueError, "step_size"),
-    (lambda o: StepLR(o, 2, gamma=-0.1), ValueError, "gamma"),
-    (lambda o: CosineAnnealingLR(o, 0), ValueError, "T_max"),
-    (lambda o: CosineAnnealingLR(o, 5, eta_min=-1), ValueError, "eta_min"),
-    (lambda o: LinearWarmupLR(o, -1), ValueError, "warmup_steps"),
-    (lambda o: LinearWarmupLR(o, 3, start_factor=1.5), ValueError, "start_factor"),
-    (lambda o: LinearWarmupLR(o, 3, after="cosine"), TypeError, "after must be a scheduler"),
-    (lambda o: LinearWarmupLR(o, 3, after=StepLR(ours_opt(), 2)), ValueError, "same optimizer"),
-    (lambda o: StepLR("sgd", 2), TypeError, "param_groups"),
-    (lambda o: StepLR(o, 2, last_epoch=-2), ValueError, "last_epoch"),
-])
+@pytest.mark.parametrize(
+    "make,exc,match",
+    [
+        (lambda o: StepLR(o, 0), ValueError, "step_size must be an int >= 1"),
+        (lambda o: StepLR(o, 2.5), ValueError, "step_size"),
+        (lambda o: StepLR(o, 2, gamma=-0.1), ValueError, "gamma"),
+        (lambda o: CosineAnnealingLR(o, 0), ValueError, "T_max"),
+        (lambda o: CosineAnnealingLR(o, 5, eta_min=-1), ValueError, "eta_min"),
+        (lambda o: LinearWarmupLR(o, -1), ValueError, "warmup_steps"),
+        (lambda o: LinearWarmupLR(o, 3, start_factor=1.5), ValueError, "start_factor"),
+        (lambda o: LinearWarmupLR(o, 3, after="cosine"), TypeError, "after must be a scheduler"),
+        (lambda o: LinearWarmupLR(o, 3, after=StepLR(ours_opt(), 2)), ValueError, "same optimizer"),
+        (lambda o: StepLR("sgd", 2), TypeError, "param_groups"),
+        (lambda o: StepLR(o, 2, last_epoch=-2), ValueError, "last_epoch"),
+    ],
+)
 def test_argument_validation(make, exc, match):
     with pytest.raises(exc, match=match):
         make(ours_opt())

@@ -1,4 +1,5 @@
 """``make student-release``: a learner-only copy that passes its own smoke check."""
+
 import subprocess
 import sys
 from pathlib import Path
@@ -11,8 +12,9 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.mark.slow
 def test_student_release_builds_and_passes_its_smoke_check(tmp_path):
     dest = tmp_path / "learner"
-    proc = subprocess.run([sys.executable, "-m", "grader.student_release", "--dest", str(dest)],
-                          cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "grader.student_release", "--dest", str(dest)], cwd=ROOT, capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.count("[ok]") == 3
     assert not (dest / "solutions").exists() and not (dest / "tests").exists()

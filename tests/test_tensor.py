@@ -1,5 +1,6 @@
 """micrograd_plus.tensor: every op against finite differences (float64) and against PyTorch,
 broadcasting, the backward engine (reuse, accumulation, depth, memory), dtypes and errors."""
+
 import gc
 import weakref
 
@@ -55,7 +56,9 @@ def test_op_stays_float32(name):
 
 
 def test_op_table_covers_every_function():
-    functions = {cls for cls in vars(T).values() if isinstance(cls, type) and issubclass(cls, Function) and cls is not Function}
+    functions = {
+        cls for cls in vars(T).values() if isinstance(cls, type) and issubclass(cls, Function) and cls is not Function
+    }
     used = set()
     for case in TENSOR_OPS:
         out = case.fn(*case.inputs())
@@ -71,12 +74,16 @@ def test_op_table_covers_every_function():
 # ---------------------------------------------------------------- broadcasting, via hypothesis
 @pytest.mark.torch
 @settings(max_examples=40, deadline=None)
-@given(shapes=hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=3),
-       op=st.sampled_from(["add", "sub", "mul", "div"]))
+@given(
+    shapes=hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=3),
+    op=st.sampled_from(["add", "sub", "mul", "div"]),
+)
 def test_broadcasting_gradients_vs_torch(shapes, op):
     rng = np.random.default_rng(0)
     a, b = (rng.uniform(0.5, 2.0, s) for s in shapes.input_shapes)
-    fn = {"add": lambda x, y: x + y, "sub": lambda x, y: x - y, "mul": lambda x, y: x * y, "div": lambda x, y: x / y}[op]
+    fn = {"add": lambda x, y: x + y, "sub": lambda x, y: x - y, "mul": lambda x, y: x * y, "div": lambda x, y: x / y}[
+        op
+    ]
     x, y = Tensor(a, requires_grad=True, dtype=np.float64), Tensor(b, requires_grad=True, dtype=np.float64)
     xt, yt = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
     out, out_t = fn(x, y), fn(xt, yt)
@@ -90,11 +97,21 @@ def test_broadcasting_gradients_vs_torch(shapes, op):
 
 @pytest.mark.torch
 @settings(max_examples=40, deadline=None)
-@given(shape=hnp.array_shapes(min_dims=1, max_dims=3, max_side=4), data=st.data(),
-       keepdims=st.booleans(), op=st.sampled_from(["sum", "mean", "max"]))
+@given(
+    shape=hnp.array_shapes(min_dims=1, max_dims=3, max_side=4),
+    data=st.data(),
+    keepdims=st.booleans(),
+    op=st.sampled_from(["sum", "mean", "max"]),
+)
 def test_reductions_axis_keepdims_vs_torch(shape, data, keepdims, op):
-    axes = data.draw(st.lists(st.integers(-len(shape), len(shape) - 1), min_size=1, max_size=len(shape),
-                              unique_by=lambda i: i % len(shape)))
+    axes = data.draw(
+        st.lists(
+            st.integers(-len(shape), len(shape) - 1),
+            min_size=1,
+            max_size=len(shape),
+            unique_by=lambda i: i % len(shape),
+        )
+    )
     axis = axes[0] if len(axes) == 1 else tuple(axes)
     a = np.random.default_rng(0).permutation(int(np.prod(shape))).reshape(shape).astype(np.float64)
     x = Tensor(a, requires_grad=True, dtype=np.float64)
@@ -118,8 +135,10 @@ def test_max_splits_ties_evenly_like_torch_amax(axis):
     np.testing.assert_allclose(x.grad, xt.grad.numpy())
 
 
-@pytest.mark.parametrize("shape, target", [((3, 4), (3, 1)), ((3, 4), (1, 4)), ((5, 3), (3,)), ((3, 4), ()),
-                                           ((2, 3, 4), (3, 1)), ((2, 3), (2, 3))])
+@pytest.mark.parametrize(
+    "shape, target",
+    [((3, 4), (3, 1)), ((3, 4), (1, 4)), ((5, 3), (3,)), ((3, 4), ()), ((2, 3, 4), (3, 1)), ((2, 3), (2, 3))],
+)
 def test_unbroadcast_sums_over_broadcast_axes(shape, target):
     g = np.random.default_rng(0).standard_normal(shape)
     got = unbroadcast(g, target)
@@ -158,8 +177,8 @@ def test_seed_example():
 def test_reused_non_leaf_nodes():
     x = Tensor([1.0, -2.0], requires_grad=True, dtype=np.float64)
     y = x * 3
-    z = y * y + y          # y is used three times
-    w = (z + z).sum()      # z twice
+    z = y * y + y  # y is used three times
+    w = (z + z).sum()  # z twice
     w.backward()
     np.testing.assert_allclose(x.grad, 2 * (18 * x.data + 3))
     xt = torch.tensor([1.0, -2.0], dtype=torch.float64, requires_grad=True)
@@ -226,6 +245,7 @@ def test_million_node_chain():
 
 def test_deep_chain_without_recursion():
     import sys
+
     x = Tensor([0.0], requires_grad=True)
     out = x
     for _ in range(5 * sys.getrecursionlimit()):
@@ -236,7 +256,7 @@ def test_deep_chain_without_recursion():
 
 def test_leaf_gradients_are_never_shared():
     p, q = Tensor(np.ones((2, 2)), requires_grad=True), Tensor(np.ones((2, 2)), requires_grad=True)
-    (p + q).sum().backward()   # Add returns one array for both inputs
+    (p + q).sum().backward()  # Add returns one array for both inputs
     assert p.grad is not q.grad and p.grad.flags.writeable and q.grad.flags.writeable
     p.grad *= 0.5
     np.testing.assert_allclose(q.grad, 1.0)
@@ -253,12 +273,14 @@ def test_fresh_leaf_gradient_is_kept_without_copy(monkeypatch):
     w = Tensor(np.ones((3, 2)), requires_grad=True)
     produced = []
     original = T.MatMul.backward
-    monkeypatch.setattr(T.MatMul, "backward", staticmethod(lambda ctx, g: produced.append(original(ctx, g)) or produced[-1]))
+    monkeypatch.setattr(
+        T.MatMul, "backward", staticmethod(lambda ctx, g: produced.append(original(ctx, g)) or produced[-1])
+    )
     (x @ w).sum().backward()
-    assert produced[0][0] is None            # the data needs no gradient: not computed
-    assert w.grad is produced[0][1]          # stored by reference
+    assert produced[0][0] is None  # the data needs no gradient: not computed
+    assert w.grad is produced[0][1]  # stored by reference
     w2 = Tensor(np.ones((3, 2)), requires_grad=True)
-    (x @ w2 + x @ w2).sum().backward()      # two contributions: summed into an owned buffer
+    (x @ w2 + x @ w2).sum().backward()  # two contributions: summed into an owned buffer
     np.testing.assert_allclose(w2.grad, 8.0)
 
 
@@ -269,9 +291,9 @@ def test_graph_is_released_after_backward():
     loss = z.sum()
     ref = weakref.ref(y)
     del y, z
-    assert ref() is not None      # held by the graph
+    assert ref() is not None  # held by the graph
     loss.backward()
-    assert ref() is None          # freed as soon as backward ran
+    assert ref() is None  # freed as soon as backward ran
     assert loss.grad_fn is None and not loss.is_leaf
 
 
@@ -304,10 +326,11 @@ def test_no_grad_builds_no_graph():
     @no_grad()
     def evaluate(t):
         return t * 3
+
     assert not evaluate(x).requires_grad and evaluate.__name__ == "evaluate"
     with pytest.raises(ZeroDivisionError):
         with no_grad():
-            1 / 0
+            1 / 0  # noqa: B018
     assert is_grad_enabled()
 
 
@@ -326,8 +349,9 @@ def test_every_tensor_of_a_training_step_is_float32(monkeypatch):
     grads = []
     for cls in (T.Add, T.Sub, T.Mul, T.Div, T.MatMul, T.ReLU, T.Exp, T.Log, T.Sum, T.Mean, T.Max, T.GetItem):
         backward = cls.backward
-        monkeypatch.setattr(cls, "backward", staticmethod(
-            lambda ctx, g, _b=backward: (grads.append(g.dtype), _b(ctx, g))[1]))
+        monkeypatch.setattr(
+            cls, "backward", staticmethod(lambda ctx, g, _b=backward: (grads.append(g.dtype), _b(ctx, g))[1])
+        )
     rng = np.random.default_rng(0)
     x = Tensor(rng.standard_normal((16, 20)))
     y = rng.integers(0, 5, 16)
@@ -406,7 +430,7 @@ def test_construction_and_dtypes():
     with pytest.raises(TypeError, match="got dtype bool"):
         Tensor([True], requires_grad=True)
     a = np.ones(3, dtype=np.float32)
-    assert Tensor(a).data is a               # no copy when the dtype already matches
+    assert Tensor(a).data is a  # no copy when the dtype already matches
     t = Tensor([1.0, 2.0], requires_grad=True)
     assert Tensor(t).data is t.data and not Tensor(t).requires_grad
     assert Tensor([1, 2], dtype=np.int64).dtype == np.int64
@@ -414,6 +438,7 @@ def test_construction_and_dtypes():
 
 def test_integer_tensors_as_targets_and_indices():
     from micrograd_plus.losses import CrossEntropyLoss, mse_loss
+
     logits = Tensor([[2.0, 0.5, -1.0], [0.0, 1.0, 3.0]], requires_grad=True)
     labels = Tensor(np.array([0, 2]))  # the documents' MNIST loop: y_batch = Tensor(y_train[batch_idx])
     loss = CrossEntropyLoss()(logits, labels)
@@ -427,12 +452,15 @@ def test_integer_tensors_as_targets_and_indices():
     assert np.array_equal(Tensor([1.0, 2.0, 3.0])[Tensor([True, False, True])].data, [1.0, 3.0])
 
 
-@pytest.mark.parametrize("make", [
-    lambda b: b * 3 + b * b,                      # a 0-d leaf used twice
-    lambda b: (b * 2) * (b * 2) + b,              # ... three times, with a 0-d intermediate
-    lambda b: (lambda c: c * c + c)(b.exp()),     # a 0-d non-leaf used three times
-    lambda b: (b * Tensor([1.0, 2.0], dtype=np.float64)).sum() + b,  # 0-d broadcast against a vector, reused
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda b: b * 3 + b * b,  # a 0-d leaf used twice
+        lambda b: (b * 2) * (b * 2) + b,  # ... three times, with a 0-d intermediate
+        lambda b: (lambda c: c * c + c)(b.exp()),  # a 0-d non-leaf used three times
+        lambda b: (b * Tensor([1.0, 2.0], dtype=np.float64)).sum() + b,  # 0-d broadcast against a vector, reused
+    ],
+)
 def test_zero_dimensional_tensor_used_several_times(make):
     ours = Tensor(np.float64(0.7), dtype=np.float64, requires_grad=True)
     make(ours).backward()
@@ -460,20 +488,29 @@ class _TorchLike:
             return torch.tensor(o.data, dtype=torch.float64)
         return o
 
-    def __add__(self, o): return _TorchLike(self.t + self._other(o))
+    def __add__(self, o):
+        return _TorchLike(self.t + self._other(o))
+
     __radd__ = __add__
-    def __mul__(self, o): return _TorchLike(self.t * self._other(o))
+
+    def __mul__(self, o):
+        return _TorchLike(self.t * self._other(o))
+
     __rmul__ = __mul__
-    def exp(self): return _TorchLike(self.t.exp())
-    def sum(self): return _TorchLike(self.t.sum())
+
+    def exp(self):
+        return _TorchLike(self.t.exp())
+
+    def sum(self):
+        return _TorchLike(self.t.sum())
 
 
 def test_python_and_numpy_scalars_do_not_upcast():
     x = Tensor([1.0, 2.0])
     for other in (2, 2.5, np.float64(2.5), np.array([2.0, 3.0]), [1.0, 2.0]):
-        for result in (x + other, other + x, x * other, other * x, x - other, other - x, x / other, other / x, x ** 2.0):
+        for result in (x + other, other + x, x * other, other * x, x - other, other - x, x / other, other / x, x**2.0):
             assert isinstance(result, Tensor) and result.dtype == np.float32
-    assert (2.0 ** x).dtype == np.float32 and (Tensor([1.0], dtype=np.float64) * 2.0).dtype == np.float64
+    assert (2.0**x).dtype == np.float32 and (Tensor([1.0], dtype=np.float64) * 2.0).dtype == np.float64
     assert (np.ones((2, 2)) @ Tensor(np.ones((2, 2)))).shape == (2, 2)
 
 
@@ -498,11 +535,13 @@ def test_comparisons_give_boolean_tensors_without_gradient_like_torch(op):
     a = rng.integers(0, 3, (3, 1)).astype(np.float32)
     b = rng.integers(0, 3, (4,)).astype(np.float32)
     x, y = Tensor(a, requires_grad=True), Tensor(b)
-    for ours, theirs in [(compare(x, y), compare(torch.tensor(a), torch.tensor(b))),      # broadcasting
-                         (compare(x, 1.0), compare(torch.tensor(a), 1.0)),                 # a scalar
-                         (compare(1, x), compare(1, torch.tensor(a))),                     # reflected
-                         (compare(x, b), compare(torch.tensor(a), torch.tensor(b))),       # an array
-                         (compare(Tensor(2.0), 2.0), compare(torch.tensor(2.0), 2.0))]:    # 0-d
+    for ours, theirs in [
+        (compare(x, y), compare(torch.tensor(a), torch.tensor(b))),  # broadcasting
+        (compare(x, 1.0), compare(torch.tensor(a), 1.0)),  # a scalar
+        (compare(1, x), compare(1, torch.tensor(a))),  # reflected
+        (compare(x, b), compare(torch.tensor(a), torch.tensor(b))),  # an array
+        (compare(Tensor(2.0), 2.0), compare(torch.tensor(2.0), 2.0)),
+    ]:  # 0-d
         assert isinstance(ours, Tensor) and ours.dtype == bool and not ours.requires_grad and ours.is_leaf
         assert ours.shape == tuple(theirs.shape) and ours.tolist() == theirs.tolist()
 
@@ -537,17 +576,27 @@ def test_log_of_non_positive_is_nan_or_minus_inf_like_numpy():
 
 def test_pow_gradient_for_the_exponent_and_a_number_base():
     x = Tensor([0.5, 1.5], requires_grad=True, dtype=np.float64)
-    assert check_gradient(lambda t: 3.0 ** t, [x]) < 1e-7
+    assert check_gradient(lambda t: 3.0**t, [x]) < 1e-7
     e = Tensor([2.0, 3.0], requires_grad=True, dtype=np.float64)
-    assert check_gradient(lambda b, p: b ** p, [x, e]) < 1e-7
-    base = Tensor([-2.0], requires_grad=True)   # negative base with a number exponent: finite gradient
-    (base ** 2).backward()
+    assert check_gradient(lambda b, p: b**p, [x, e]) < 1e-7
+    base = Tensor([-2.0], requires_grad=True)  # negative base with a number exponent: finite gradient
+    (base**2).backward()
     assert base.grad.tolist() == [-4.0]
 
 
 # ---------------------------------------------------------------- error messages
-@pytest.mark.parametrize("data, name", [("abc", "str"), (None, "NoneType"), ({"a": 1}, "dict"), (["a", "b"], "list"),
-                                        (np.array(["x"]), "ndarray"), ([1 + 2j], "list"), (object(), "object")])
+@pytest.mark.parametrize(
+    "data, name",
+    [
+        ("abc", "str"),
+        (None, "NoneType"),
+        ({"a": 1}, "dict"),
+        (["a", "b"], "list"),
+        (np.array(["x"]), "ndarray"),
+        ([1 + 2j], "list"),
+        (object(), "object"),
+    ],
+)
 def test_non_numeric_data_is_a_type_error_naming_the_type(data, name):
     with pytest.raises(TypeError, match=f"numeric.*got {name}"):
         Tensor(data)

@@ -1,4 +1,5 @@
 """The everyday Tensor methods given in lab 02, section 11: values and gradients vs numerical and PyTorch (float64)."""
+
 import numpy as np
 import pytest
 
@@ -22,8 +23,13 @@ METHODS = [
     ("log_softmax", lambda a: a.log_softmax(dim=-1), lambda a: a.log_softmax(dim=-1), [(3, 4)], None),
     ("var", lambda a: a.var(), lambda a: a.var(), [(3, 4)], None),
     ("var dim biased", lambda a: a.var(dim=1, unbiased=False), lambda a: a.var(dim=1, unbiased=False), [(3, 4)], None),
-    ("var correction 0 keepdim", lambda a: a.var(dim=0, correction=0, keepdim=True),
-     lambda a: a.var(dim=0, correction=0, keepdim=True), [(3, 4)], None),
+    (
+        "var correction 0 keepdim",
+        lambda a: a.var(dim=0, correction=0, keepdim=True),
+        lambda a: a.var(dim=0, correction=0, keepdim=True),
+        [(3, 4)],
+        None,
+    ),
     ("std", lambda a: a.std(dim=1), lambda a: a.std(dim=1), [(3, 4)], None),
     ("view", lambda a: a.view(4, 3), lambda a: a.view(4, 3), [(3, 4)], None),
     ("flatten", lambda a: a.flatten(), lambda a: a.flatten(), [(2, 3, 2)], None),
@@ -36,11 +42,22 @@ METHODS = [
     ("cat", lambda a, b: T.cat([a, b, a], dim=1), lambda a, b: torch.cat([a, b, a], dim=1), [(3, 2), (3, 4)], None),
     ("stack", lambda a, b: T.stack([a, b], dim=1), lambda a, b: torch.stack([a, b], dim=1), [(3, 4), (3, 4)], None),
     ("where", lambda a, b: T.where(a.data > 0, a, b), lambda a, b: torch.where(a > 0, a, b), [(3, 4), (3, 4)], None),
-    ("where broadcast", lambda a, b: T.where(a.data > 0, a, b), lambda a, b: torch.where(a > 0, a, b),
-     [(3, 4), (4,)], None),
+    (
+        "where broadcast",
+        lambda a, b: T.where(a.data > 0, a, b),
+        lambda a, b: torch.where(a > 0, a, b),
+        [(3, 4), (4,)],
+        None,
+    ),
     ("maximum", lambda a, b: T.maximum(a, b), lambda a, b: torch.maximum(a, b), [(3, 4), (3, 4)], None),
     ("minimum", lambda a, b: a.minimum(b), lambda a, b: torch.minimum(a, b), [(3, 4), (3, 4)], None),
-    ("sum dim", lambda a: a.sum(dim=(0, 2), keepdim=True), lambda a: a.sum(dim=(0, 2), keepdim=True), [(2, 3, 4)], None),
+    (
+        "sum dim",
+        lambda a: a.sum(dim=(0, 2), keepdim=True),
+        lambda a: a.sum(dim=(0, 2), keepdim=True),
+        [(2, 3, 4)],
+        None,
+    ),
     ("mean dim", lambda a: a.mean(dim=1), lambda a: a.mean(dim=1), [(2, 3, 4)], None),
     ("max dim", lambda a: a.max(dim=-1), lambda a: a.amax(dim=-1), [(2, 3, 4)], None),
 ]
@@ -71,8 +88,19 @@ def test_method_matches_torch_and_numerical_gradient(name, ours, theirs, shapes,
 
 def test_float32_stays_float32():
     x = Tensor(np.random.default_rng(0).uniform(-2, 2, (3, 4)).astype(np.float32), requires_grad=True)
-    for out in (x.abs(), x.sqrt() if False else x.abs().sqrt(), x.clamp(-1, 1), x.softmax(dim=1), x.log_softmax(),
-                x.var(), x.std(dim=0), T.cat([x, x]), T.stack([x, x]), T.where(x.data > 0, x, 0.0), x.min()):
+    for out in (
+        x.abs(),
+        x.sqrt() if False else x.abs().sqrt(),
+        x.clamp(-1, 1),
+        x.softmax(dim=1),
+        x.log_softmax(),
+        x.var(),
+        x.std(dim=0),
+        T.cat([x, x]),
+        T.stack([x, x]),
+        T.where(x.data > 0, x, 0.0),
+        x.min(),
+    ):
         assert out.dtype == np.float32
 
 
@@ -87,7 +115,11 @@ def test_values_only_methods_and_constructors():
     assert T.zeros(2, 3).shape == (2, 3) and T.zeros((2, 3)).dtype == np.float32 and T.ones(4).data.sum() == 4
     assert T.randn(3, 2, rng=0).shape == (3, 2) and np.array_equal(T.randn(3, rng=0).data, T.randn(3, rng=0).data)
     assert T.zeros_like(x).shape == x.shape and T.ones_like(Tensor([1, 2])).dtype == np.int64
-    assert T.arange(3).dtype == np.int64 and T.arange(0.0, 1.0, 0.25).dtype == np.float32 and T.arange(1, 4).tolist() == [1, 2, 3]
+    assert (
+        T.arange(3).dtype == np.int64
+        and T.arange(0.0, 1.0, 0.25).dtype == np.float32
+        and T.arange(1, 4).tolist() == [1, 2, 3]
+    )
     assert T.zeros(2, requires_grad=True).requires_grad
     with pytest.raises(TypeError, match="axis= or dim="):
         x.sum(axis=0, dim=1)

@@ -1,4 +1,5 @@
 """micrograd_plus.training: DataLoader, train_epoch, evaluate, fit, plots, memory; MNIST end to end."""
+
 import gc
 import sys
 
@@ -9,8 +10,17 @@ from hypothesis import strategies as st
 
 from micrograd_plus import nn, optim
 from micrograd_plus.tensor import Tensor, is_grad_enabled, no_grad
-from micrograd_plus.training import (DataLoader, confusion_matrix, evaluate, fit, get_memory_usage, get_peak_memory,
-                                     plot_training_history, predict, train_epoch)
+from micrograd_plus.training import (
+    DataLoader,
+    confusion_matrix,
+    evaluate,
+    fit,
+    get_memory_usage,
+    get_peak_memory,
+    plot_training_history,
+    predict,
+    train_epoch,
+)
 
 
 # ------------------------------------------------------------------ DataLoader
@@ -19,8 +29,13 @@ def epoch_labels(loader):
 
 
 @settings(max_examples=150, deadline=None)
-@given(n=st.integers(0, 150), batch_size=st.integers(1, 40), shuffle=st.booleans(), drop_last=st.booleans(),
-       seed=st.integers(0, 2**32 - 1))
+@given(
+    n=st.integers(0, 150),
+    batch_size=st.integers(1, 40),
+    shuffle=st.booleans(),
+    drop_last=st.booleans(),
+    seed=st.integers(0, 2**32 - 1),
+)
 def test_dataloader_every_sample_once_per_epoch(n, batch_size, shuffle, drop_last, seed):
     X = np.arange(2 * n).reshape(n, 2)
     y = np.arange(n)
@@ -71,8 +86,10 @@ def test_dataloader_errors_and_repr():
     for bad in (0, -1, 2.5, True, "8"):
         with pytest.raises(ValueError, match="batch_size must be a positive integer"):
             DataLoader(np.zeros((3, 1)), np.zeros(3), batch_size=bad)
-    assert repr(DataLoader(np.zeros((3, 1)), np.zeros(3), 2)) == \
-        "DataLoader(3 samples, batch_size=2, shuffle=False, drop_last=False)"
+    assert (
+        repr(DataLoader(np.zeros((3, 1)), np.zeros(3), 2))
+        == "DataLoader(3 samples, batch_size=2, shuffle=False, drop_last=False)"
+    )
 
 
 # ------------------------------------------------------------------ train_epoch / evaluate
@@ -115,8 +132,9 @@ def test_train_epoch_weighted_mean_loss_and_accuracy_and_mode():
     X, y = blobs(50)
     probe = Probe()
     probe.eval()
-    loss, acc = train_epoch(probe, DataLoader(X, y, batch_size=16), nn.CrossEntropyLoss(),
-                            optim.SGD(probe.parameters(), lr=0.0))
+    loss, acc = train_epoch(
+        probe, DataLoader(X, y, batch_size=16), nn.CrossEntropyLoss(), optim.SGD(probe.parameters(), lr=0.0)
+    )
     assert [n for _, _, n in probe.seen] == [16, 16, 16, 2]
     assert all(training and grad for training, grad, _ in probe.seen)
     with no_grad():
@@ -138,8 +156,12 @@ def test_train_epoch_matches_pytorch():
         for mine, theirs in zip([model[0], model[2]], [tmodel[0], tmodel[2]]):
             theirs.weight.copy_(torch.from_numpy(mine.weight.data.copy()))
             theirs.bias.copy_(torch.from_numpy(mine.bias.data.copy()))
-    loss, _ = train_epoch(model, DataLoader(X, y, batch_size=32, shuffle=True, seed=9), nn.CrossEntropyLoss(),
-                          optim.Adam(model.parameters(), lr=1e-2))
+    loss, _ = train_epoch(
+        model,
+        DataLoader(X, y, batch_size=32, shuffle=True, seed=9),
+        nn.CrossEntropyLoss(),
+        optim.Adam(model.parameters(), lr=1e-2),
+    )
     topt = torch.optim.Adam(tmodel.parameters(), lr=1e-2)
     total = 0.0
     for xb, yb in DataLoader(X, y, batch_size=32, shuffle=True, seed=9):
@@ -171,6 +193,7 @@ def test_evaluate_no_graph_eval_mode_and_restore():
     def failing():
         yield X[:4], y[:4]
         raise RuntimeError("boom")
+
     probe.train()
     with pytest.raises(RuntimeError, match="boom"):
         evaluate(probe, failing(), nn.CrossEntropyLoss())
@@ -193,16 +216,25 @@ def test_fit_history_scheduler_and_progress(capsys):
     model = mlp()
     opt = optim.SGD(model.parameters(), lr=0.2)
     scheduler = optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
-    history = fit(model, DataLoader(X, y, 16, shuffle=True, seed=0), nn.CrossEntropyLoss(), opt, epochs=3,
-                  val_loader=DataLoader(X, y, 64), scheduler=scheduler, progress=True)
+    history = fit(
+        model,
+        DataLoader(X, y, 16, shuffle=True, seed=0),
+        nn.CrossEntropyLoss(),
+        opt,
+        epochs=3,
+        val_loader=DataLoader(X, y, 64),
+        scheduler=scheduler,
+        progress=True,
+    )
     assert set(history) == {"train_loss", "train_acc", "val_loss", "val_acc", "epoch_seconds", "lr", "batch_loss"}
     assert all(len(v) == 3 for k, v in history.items() if k != "batch_loss")
     batches = len(DataLoader(X, y, 16))
     assert len(history["batch_loss"]) == 3 * batches  # one loss per iteration, for the per-iteration curve
     sizes = [min(16, len(X) - 16 * i) for i in range(batches)]
     for epoch in range(3):  # an epoch's mean loss per sample is its batch losses weighted by batch size
-        assert np.average(history["batch_loss"][epoch * batches:(epoch + 1) * batches], weights=sizes) == \
-            pytest.approx(history["train_loss"][epoch], rel=1e-5)
+        assert np.average(
+            history["batch_loss"][epoch * batches : (epoch + 1) * batches], weights=sizes
+        ) == pytest.approx(history["train_loss"][epoch], rel=1e-5)
     assert history["lr"] == pytest.approx([0.2, 0.1, 0.05])
     assert history["val_acc"][-1] == evaluate(model, DataLoader(X, y, 64), nn.CrossEntropyLoss())[1]
     err = capsys.readouterr().err
@@ -213,22 +245,35 @@ def test_fit_without_tqdm_prints_one_line_per_epoch(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "tqdm", None)
     X, y = blobs()
     model = mlp()
-    history = fit(model, DataLoader(X, y, 32), nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1),
-                  epochs=2)
+    history = fit(model, DataLoader(X, y, 32), nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), epochs=2)
     out = capsys.readouterr().out
     assert out.count("epoch ") == 2 and "epoch 2/2: loss" in out
     assert history["val_loss"] == [] and len(history["train_loss"]) == 2
-    fit(model, DataLoader(X, y, 32), nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), epochs=1,
-        progress=False)
+    fit(
+        model,
+        DataLoader(X, y, 32),
+        nn.CrossEntropyLoss(),
+        optim.SGD(model.parameters(), lr=0.1),
+        epochs=1,
+        progress=False,
+    )
     assert capsys.readouterr().out == ""
 
 
 def test_plot_training_history(monkeypatch):
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    history = {"train_loss": [1.0, 0.5, 0.3], "train_acc": [0.6, 0.8, 0.9], "val_loss": [1.1, 0.6, 0.4],
-               "val_acc": [0.55, 0.75, 0.85], "epoch_seconds": [1, 1, 1], "lr": [0.1] * 3}
+
+    history = {
+        "train_loss": [1.0, 0.5, 0.3],
+        "train_acc": [0.6, 0.8, 0.9],
+        "val_loss": [1.1, 0.6, 0.4],
+        "val_acc": [0.55, 0.75, 0.85],
+        "epoch_seconds": [1, 1, 1],
+        "lr": [0.1] * 3,
+    }
     fig = plot_training_history(history, val_label="test")
     loss_ax, acc_ax = fig.axes
     assert [line.get_label() for line in loss_ax.lines] == ["train", "test (end of epoch)"]
@@ -236,8 +281,9 @@ def test_plot_training_history(monkeypatch):
     assert list(acc_ax.lines[1].get_ydata()) == [0.55, 0.75, 0.85]
     plt.close(fig)
     # with per-batch losses: the loss per iteration, its moving average, test points at each epoch's end
-    fig = plot_training_history({**history, "batch_loss": [1.2, 0.8, 0.6, 0.4, 0.35, 0.25]}, val_label="test",
-                                smoothing=2)
+    fig = plot_training_history(
+        {**history, "batch_loss": [1.2, 0.8, 0.6, 0.4, 0.35, 0.25]}, val_label="test", smoothing=2
+    )
     loss_ax, acc_ax = fig.axes
     assert loss_ax.get_xlabel() == acc_ax.get_xlabel() == "iteration"
     each, mean, test = loss_ax.lines
@@ -255,14 +301,21 @@ def test_plot_training_history(monkeypatch):
 
 def test_get_memory_usage_and_fallbacks(monkeypatch):
     import psutil
+
     with_psutil = get_memory_usage()
     assert with_psutil == pytest.approx(psutil.Process().memory_info().rss / 2**20, rel=0.05)
     monkeypatch.setitem(sys.modules, "psutil", None)
     assert get_memory_usage() == pytest.approx(with_psutil, rel=0.1)  # /proc/self/statm
     import builtins
+
     real_open = builtins.open
-    monkeypatch.setattr(builtins, "open", lambda f, *a, **k: (_ for _ in ()).throw(OSError("no /proc"))
-                        if f == "/proc/self/statm" else real_open(f, *a, **k))
+    monkeypatch.setattr(
+        builtins,
+        "open",
+        lambda f, *a, **k: (
+            (_ for _ in ()).throw(OSError("no /proc")) if f == "/proc/self/statm" else real_open(f, *a, **k)
+        ),
+    )
     with pytest.warns(RuntimeWarning, match="PEAK resident memory"):
         peak = get_memory_usage()
     assert peak == pytest.approx(get_peak_memory()) and peak >= with_psutil * 0.9
@@ -290,10 +343,12 @@ def live_tensors():
 def test_memory_stays_flat_across_epochs(mnist_root):
     """No graph, batch or tensor survives an epoch: the number of live Tensors and the RSS stay flat."""
     from micrograd_plus.data import load_mnist
+
     (X, y), (Xt, yt) = load_mnist(mnist_root)
     X, y, Xt, yt = X[:4800], y[:4800], Xt[:2000], yt[:2000]
-    model = nn.Sequential(nn.Linear(784, 256, rng=0), nn.ReLU(), nn.Linear(256, 128, rng=1), nn.ReLU(),
-                          nn.Linear(128, 10, rng=2))
+    model = nn.Sequential(
+        nn.Linear(784, 256, rng=0), nn.ReLU(), nn.Linear(256, 128, rng=1), nn.ReLU(), nn.Linear(128, 10, rng=2)
+    )
     opt = optim.Adam(model.parameters(), lr=1e-3)
     loader, test_loader = DataLoader(X, y, 64, shuffle=True, seed=0), DataLoader(Xt, yt, 500)
     counts, rss = [], []
@@ -312,12 +367,20 @@ def test_memory_stays_flat_across_epochs(mnist_root):
 @pytest.mark.slow
 def test_mnist_mlp_reaches_95_percent(mnist_root):
     from micrograd_plus.data import load_mnist
+
     (X, y), (Xt, yt) = load_mnist(mnist_root)
     rng = np.random.default_rng(0)
-    model = nn.Sequential(nn.Linear(784, 256, rng=rng), nn.ReLU(), nn.Linear(256, 128, rng=rng), nn.ReLU(),
-                          nn.Linear(128, 10, rng=rng))
-    history = fit(model, DataLoader(X, y, 64, shuffle=True, seed=0), nn.CrossEntropyLoss(),
-                  optim.Adam(model.parameters(), lr=1e-3), epochs=2, progress=False)
+    model = nn.Sequential(
+        nn.Linear(784, 256, rng=rng), nn.ReLU(), nn.Linear(256, 128, rng=rng), nn.ReLU(), nn.Linear(128, 10, rng=rng)
+    )
+    history = fit(
+        model,
+        DataLoader(X, y, 64, shuffle=True, seed=0),
+        nn.CrossEntropyLoss(),
+        optim.Adam(model.parameters(), lr=1e-3),
+        epochs=2,
+        progress=False,
+    )
     assert history["train_loss"][1] < history["train_loss"][0]
     accuracy = float((predict(model, Xt).argmax(1) == yt).mean())  # the official 10000 test images
     assert len(yt) == 10000 and accuracy > 0.95, accuracy

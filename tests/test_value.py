@@ -4,6 +4,7 @@ Every op of ``VALUE_OPS`` (the table the lab's graded cells use too) is checked 
 differentiation in float64 and against PyTorch; then micrograd's published examples, graph edge cases
 (reused nodes, backward twice, a 10**6-node chain), errors, drawing, and the moons classifier.
 """
+
 import contextlib
 import math
 import sys
@@ -13,11 +14,25 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from micrograd_plus.scalar_nn import (MLP, Layer, Neuron, binary_accuracy, make_moons, max_margin_loss,
-                                      plot_decision_boundary)
+from micrograd_plus.scalar_nn import (
+    MLP,
+    Layer,
+    Neuron,
+    binary_accuracy,
+    make_moons,
+    max_margin_loss,
+    plot_decision_boundary,
+)
 from micrograd_plus.drawing import draw_graph
-from micrograd_plus.scalar_testing import (VALUE_OPS, OpCase, check_op, numerical_derivative, op_case, relative_error,
-                                           sample_inputs)
+from micrograd_plus.scalar_testing import (
+    VALUE_OPS,
+    OpCase,
+    check_op,
+    numerical_derivative,
+    op_case,
+    relative_error,
+    sample_inputs,
+)
 from micrograd_plus.value import Value, topological_order
 
 OP_IDS = [case.name for case in VALUE_OPS]
@@ -60,14 +75,29 @@ def test_op_matches_torch(case):
 
 def test_the_table_covers_every_op():
     names = " ".join(OP_IDS)
-    for op in ["add", "sub", "mul", "div", "pow", "neg", "radd", "rsub", "rmul", "rtruediv",
-               "exp", "log", "tanh", "relu", "sigmoid"]:
+    for op in [
+        "add",
+        "sub",
+        "mul",
+        "div",
+        "pow",
+        "neg",
+        "radd",
+        "rsub",
+        "rmul",
+        "rtruediv",
+        "exp",
+        "log",
+        "tanh",
+        "relu",
+        "sigmoid",
+    ]:
         assert op in names
 
 
 def test_exact_known_values():
     a, b = Value(3.0), Value(-2.0)
-    c = a * b + a / b - b ** 2
+    c = a * b + a / b - b**2
     c.backward()
     assert c.data == -6.0 - 1.5 - 4.0
     assert a.grad == -2.0 + 1 / -2.0
@@ -77,13 +107,13 @@ def test_exact_known_values():
 # ---------------------------------------------------------------- micrograd's published examples
 def _micrograd_readme(a, b):
     c = a + b
-    d = a * b + b ** 3
+    d = a * b + b**3
     c += c + 1
     c += 1 + c + (-a)
     d += d * 2 + (b + a).relu()
     d += 3 * d + (b - a).relu()
     e = c - d
-    f = e ** 2
+    f = e**2
     g = f / 2.0
     g += 10.0 / f
     return g
@@ -143,7 +173,7 @@ def test_topological_order_on_a_diamond():
     at = t64(2.0)
     bt = at * at
     ((bt + at) * bt).backward()
-    assert a.grad == at.grad.item() == 4 * 2.0 ** 3 + 3 * 2.0 ** 2
+    assert a.grad == at.grad.item() == 4 * 2.0**3 + 3 * 2.0**2
 
 
 def test_backward_twice_accumulates_like_torch():
@@ -178,13 +208,13 @@ def test_million_node_chain_backward():
     with without_line_tracing():
         x = Value(0.5)
         y = x
-        for _ in range(10 ** 6):
+        for _ in range(10**6):
             y = -y
         y.backward()
         size = len(topological_order(y))
         del y  # freeing the chain must not recurse either
     assert x.grad == 1.0
-    assert size == 10 ** 6 + 1
+    assert size == 10**6 + 1
 
 
 def test_deep_chain_without_recursion():
@@ -218,10 +248,11 @@ def test_backward_closures_as_the_course_documents_write_them():
     assert (a.grad, b.grad) == (-3.0, 2.0)
 
     def cube(self):  # a user-defined op in the documents' style composes with the built-in ones
-        out = Value(self.data ** 3, (self,), "cube")
+        out = Value(self.data**3, (self,), "cube")
 
         def _backward():
-            self.grad += 3 * self.data ** 2 * out.grad
+            self.grad += 3 * self.data**2 * out.grad
+
         out._backward = _backward
         return out
 
@@ -243,8 +274,10 @@ def test_activation_extremes_match_torch(op, x):
     assert (out.data, v.grad) == (expected.item(), t.grad.item())
 
 
-@pytest.mark.parametrize("bad, name", [("1.0", "str"), ([1.0, 2.0], "list"), (None, "NoneType"),
-                                       (1 + 2j, "complex"), (np.ones(3), "ndarray")])
+@pytest.mark.parametrize(
+    "bad, name",
+    [("1.0", "str"), ([1.0, 2.0], "list"), (None, "NoneType"), (1 + 2j, "complex"), (np.ones(3), "ndarray")],
+)
 def test_non_numeric_data_raises_type_error(bad, name):
     with pytest.raises(TypeError, match=f"real number.*got {name}"):
         Value(bad)
@@ -277,11 +310,11 @@ def test_domain_errors():
 def test_pow_edge_cases_like_torch():
     for x, n in [(0.0, 0.5), (0.0, 0), (0.0, 2), (-2.0, 3), (-2.0, 2.0), (0.0, 1)]:
         v = Value(x)
-        out = v ** n
+        out = v**n
         out.backward()
         t = t64(x)
-        (t ** n).backward()
-        assert out.data == (t ** n).item()
+        (t**n).backward()
+        assert out.data == (t**n).item()
         assert v.grad == t.grad.item(), f"x={x}, n={n}"
 
 
@@ -298,7 +331,7 @@ def test_relu_and_sigmoid_extremes():
 
 def test_numerical_derivative():
     assert numerical_derivative(math.sin, 0.3) == pytest.approx(math.cos(0.3), rel=1e-9)
-    assert numerical_derivative(lambda x: x ** 3, 2.0, h=1e-4) == pytest.approx(12.0, rel=1e-7)
+    assert numerical_derivative(lambda x: x**3, 2.0, h=1e-4) == pytest.approx(12.0, rel=1e-7)
 
 
 # ---------------------------------------------------------------- the checking kit
@@ -308,6 +341,7 @@ def _exp_with_wrong_gradient(a):
 
     def _backward():  # the right forward value, a local derivative 1% off
         a.grad += 1.01 * e * out.grad
+
     out._backward = _backward
     return out
 
@@ -318,6 +352,7 @@ def _mul_overwriting_its_right_input(a, b):
     def _backward():
         a.grad += b.data * out.grad
         b.grad = a.data * out.grad  # = instead of +=: a second use of b is lost
+
     out._backward = _backward
     return out
 
@@ -329,8 +364,11 @@ def test_check_op_reports_wrong_results():
     with pytest.raises(AssertionError, match=r"op 'relu' at inputs .*forward expected .*\(relative error"):
         check_op(wrong_forward)
     wrong_gradient = OpCase("exp", _exp_with_wrong_gradient, math.exp, ((0.0, 1.0),))
-    with pytest.raises(AssertionError, match=r"op 'exp' at inputs \(0.5,\): gradient of input 0 expected "
-                                             r"1.6487.* \(numerical\), got 1.665.* \(relative error 9.9e-03\)"):
+    with pytest.raises(
+        AssertionError,
+        match=r"op 'exp' at inputs \(0.5,\): gradient of input 0 expected "
+        r"1.6487.* \(numerical\), got 1.665.* \(relative error 9.9e-03\)",
+    ):
         check_op(wrong_gradient, [(0.5,)])
     overwriting = OpCase("mul", _mul_overwriting_its_right_input, lambda a, b: a * b, ((1.0, 2.0), (1.0, 2.0)))
     with pytest.raises(AssertionError, match=r"input 1 used by two 'mul' nodes: .*\+= \?"):
@@ -396,8 +434,9 @@ def test_networks_api():
     assert len(model.parameters()) == 337
     assert [p.data for p in model.parameters()] == [p.data for p in MLP(2, [16, 16, 1], seed=0).parameters()]
     assert [p.data for p in model.parameters()] != [p.data for p in MLP(2, [16, 16, 1], seed=1).parameters()]
-    assert repr(MLP(2, [3, 1], seed=0)) == ("MLP of [Layer of [ReLUNeuron(2), ReLUNeuron(2), ReLUNeuron(2)], "
-                                           "Layer of [LinearNeuron(3)]]")
+    assert repr(MLP(2, [3, 1], seed=0)) == (
+        "MLP of [Layer of [ReLUNeuron(2), ReLUNeuron(2), ReLUNeuron(2)], Layer of [LinearNeuron(3)]]"
+    )
     out = Layer(2, 3, seed=0)([1.0, 2.0])
     assert isinstance(out, list) and len(out) == 3
     assert isinstance(Layer(2, 1, seed=0)([1.0, 2.0]), Value)
@@ -412,6 +451,7 @@ def test_networks_api():
     with pytest.raises(ValueError, match="Neuron has 3 parameters, got 2 values"):
         neuron.load_parameters([1.0, 2.0])
     from micrograd_plus.scalar_nn import Module
+
     assert Module().parameters() == []
 
 
@@ -431,13 +471,14 @@ def test_loss_and_accuracy():
 def test_same_numbers_as_micrograd_given_the_same_weights():
     micrograd = pytest.importorskip("micrograd.nn")
     from micrograd.engine import Value as MValue
+
     X, y = make_moons(n_samples=20, noise=0.1, seed=0)
     X, y = X.tolist(), (y * 2 - 1).tolist()
     ours = MLP(2, [8, 8, 1], seed=0)
     theirs = micrograd.MLP(2, [8, 8, 1])
     for p, q in zip(theirs.parameters(), ours.parameters()):
         p.data = q.data
-    for k in range(3):
+    for _k in range(3):
         loss, _ = max_margin_loss(ours, X, y)
         ours.zero_grad()
         loss.backward()
@@ -473,6 +514,7 @@ def test_plot_decision_boundary(monkeypatch):
     matplotlib = pytest.importorskip("matplotlib")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     X, y = make_moons(n_samples=10, noise=0.1, seed=0)
     model = MLP(2, [4, 1], seed=0)
     ax = plot_decision_boundary(model, X, y, step=0.5)
