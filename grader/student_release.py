@@ -44,6 +44,7 @@ GRADER_FILES = (
     "sandbox_runner.py",
     "checks.py",
     "verdicts.py",
+    "database.py",  # course.py finds the gradebook through it
 )
 LEARNER_JUPYTER = ("grader", "jupyter", "learner")  # the learner's JupyterLab configuration
 # trained reference weights: a learner hands in weights they trained (lab 10's graded accuracy)
