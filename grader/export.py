@@ -335,9 +335,17 @@ def write_init(dest: Path = PACKAGE) -> Path:
         "]",
         "",
         *(
-            [f"# modules that refer to each other load in order from the first: {', '.join(load_first)}"]
-            + [f"from . import {m}  # noqa: E402, F401" for m in load_first]
-            + [""]
+            [
+                f"# modules that refer to each other load in order from the first: {', '.join(load_first)};",
+                "# one that is absent (a course that has released only some labs) is skipped",
+                f"for _module in {tuple(load_first)!r}:",
+                "    try:",
+                '        _import_module(f".{_module}", __name__)',
+                "    except ModuleNotFoundError as _error:",
+                '        if _error.name != f"{__name__}.{_module}":',
+                "            raise",
+                "",
+            ]
             if load_first
             else []
         ),

@@ -5,7 +5,6 @@ Built in lab 06_mnist; generated from its notebook: edit the notebook, not this 
 """
 
 from pathlib import Path
-import os
 from .data import DatasetError
 
 # %% auto #0
@@ -32,6 +31,7 @@ __all__ = [
 import hashlib
 import http.client
 import json
+import os
 import sys
 import tarfile
 import tempfile
