@@ -172,7 +172,7 @@ lint: $(STAMP) ## ruff (lint and format check) and mypy on the library, grader/,
 	$(RUN) mypy $(LINT_PATHS)
 
 test: $(STAMP) check-dot lint ## every check: lint, generated files in sync, library, notebooks (nbval), grader, docker lint
-	$(RUN) $(SINGLE_THREADED) python -m pytest -n $(JOBS) --dist worksteal --durations=25 --cov=micrograd_plus --cov-report=term --cov-fail-under=90 --doctest-modules tests micrograd_plus grader/export.py grader/checks.py grader/verdicts.py grader/collect.py grader/parallel.py grader/database.py grader/logfilter.py grader/hardening.py grader/partial_credit.py grader/student_release.py
+	$(RUN) $(SINGLE_THREADED) python -m pytest -n $(JOBS) --dist worksteal --durations=25 --cov=micrograd_plus --cov-report=term --cov-fail-under=90 --doctest-modules tests micrograd_plus grader/export.py grader/checks.py grader/verdicts.py grader/collect.py grader/parallel.py grader/database.py grader/logfilter.py grader/hardening.py grader/guard.py grader/partial_credit.py grader/student_release.py
 	@# one notebook at a time: kernels started at the same instant can race for the same ports
 	$(RUN) $(SINGLE_THREADED) python -m pytest -p no:xdist --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider solutions
 

@@ -9,10 +9,11 @@ The nbgrader process is the *trusted* side: it runs no learner code.
   :mod:`grader.verdicts`: an error fails a cell, stderr/warnings never do, an
   ``execute_result`` never rescues, and the checks a graded cell records must match the
   reference solution's (compared here, outside the kernel).
-- :class:`GuardTestHelpers` / :class:`RemoveGuardCells` (autograde, around execution): a
-  guard cell before each graded cell puts back the genuine ``numpy`` test helpers and
-  ``micrograd_plus.gradcheck``. It runs in the learner's kernel, so it only helps labs
-  whose graded cells do not record their checks yet (an honest-mistake net, not security).
+- :class:`GuardTestHelpers` / :class:`RemoveGuardCells` (autograde, around execution): the
+  cells of :mod:`grader.guard`, one at the top that keeps the genuine ``numpy`` test helpers
+  and one before each graded cell that puts them (and ``micrograd_plus.gradcheck``) back. They
+  run in the learner's kernel: an honest-mistake net, not security (graded cells record their
+  checks, compared outside the kernel).
 - :class:`HideHiddenTests` (feedback) is nbgrader's ``ClearHiddenTests`` for graded cells
   only (marker-like text in a learner's own cell is harmless), which also removes what a
   failing hidden test leaks through its traceback and the recorded check data.
@@ -36,58 +37,12 @@ from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor, SaveAutoGrades
 from traitlets import Dict, Integer
 
+from grader import guard
+
 GUARD_KEY = "micrograd_plus_guard"
 
-# numpy names restored from the module that defines them.
-NUMPY_HELPERS = ("allclose", "isclose", "array_equal", "array_equiv")
-TESTING_HELPERS = (
-    "assert_allclose",
-    "assert_array_equal",
-    "assert_array_almost_equal",
-    "assert_almost_equal",
-    "assert_equal",
-    "assert_array_less",
-    "assert_raises",
-)
 # Modules of the course package imported afresh from their file before each test.
 PACKAGE_HELPERS = {"micrograd_plus.gradcheck": ("check_gradient", "numerical_gradient")}
-
-GUARD_SOURCE = """\
-# grader guard (grader/hardening.py): genuine test helpers for the next graded cell
-def _grader_guard(ns, own):
-    import importlib, sys, numpy, numpy.testing
-    from numpy._core import numeric
-    from numpy.testing._private import utils as testing
-    genuine = {{}}
-    for name in {numpy!r}:
-        genuine[name] = getattr(numeric, name)
-        setattr(numpy, name, genuine[name])
-    for name in {testing!r}:
-        genuine[name] = getattr(testing, name)
-        setattr(numpy.testing, name, genuine[name])
-    for module, names in {package!r}.items():
-        if module not in sys.modules:
-            continue
-        package, _, leaf = module.rpartition(".")
-        del sys.modules[module]
-        fresh = importlib.import_module(module)
-        if package:
-            setattr(importlib.import_module(package), leaf, fresh)
-        genuine.update({{name: getattr(fresh, name) for name in names if hasattr(fresh, name)}})
-    for name, value in genuine.items():
-        if name in ns and name not in own:
-            ns[name] = value
-    for alias in ("np", "numpy"):
-        if alias in ns:
-            ns[alias] = numpy
-    # input transformers and cell callbacks the notebook installed (IPython's own are kept)
-    shell = get_ipython()
-    shell.input_transformers_post.clear()
-    ours = ("IPython", "ipykernel", "matplotlib", "matplotlib_inline", "comm", "ipywidgets")
-    for event, callbacks in shell.events.callbacks.items():
-        callbacks[:] = [cb for cb in callbacks if str(getattr(cb, "__module__", "")).startswith(ours)]
-_grader_guard(globals(), {own!r}); del _grader_guard
-"""
 
 
 def _defined_names(sources: list[str]) -> set[str]:
@@ -121,7 +76,7 @@ class GuardTestHelpers(NbGraderPreprocessor):
 
     def preprocess(self, nb, resources):
         package = {module: tuple(names) for module, names in self.package_helpers.items()}
-        helpers = set(NUMPY_HELPERS) | set(TESTING_HELPERS) | {n for v in package.values() for n in v}
+        helpers = set(guard.NUMPY_HELPERS) | set(guard.TESTING_HELPERS) | {n for v in package.values() for n in v}
         sources = [cell.source for cell in nb.cells if cell.cell_type == "code"]
         try:  # the released notebook (from the gradebook) says what the lab defines
             with Gradebook(resources["nbgrader"]["db_url"]) as gb:
@@ -130,17 +85,21 @@ class GuardTestHelpers(NbGraderPreprocessor):
         except (KeyError, MissingEntry):
             pass
         own = sorted(helpers & _defined_names(sources))
-        guard = GUARD_SOURCE.format(numpy=NUMPY_HELPERS, testing=TESTING_HELPERS, package=package, own=own)
-        cells = []
+        restore = guard.restore_source(own, package)
+        cells = [self._guard_cell(guard.snapshot_source())]
         for cell in nb.cells:
             if cell.cell_type == "code" and utils.is_grade(cell):
-                guard_cell = new_code_cell(guard)
-                guard_cell.metadata[GUARD_KEY] = True
-                guard_cell.pop("id", None)
-                cells.append(guard_cell)
+                cells.append(self._guard_cell(restore))
             cells.append(cell)
         nb.cells = cells
         return nb, resources
+
+    @staticmethod
+    def _guard_cell(source: str):
+        cell = new_code_cell(source)
+        cell.metadata[GUARD_KEY] = True
+        cell.pop("id", None)
+        return cell
 
 
 class RemoveGuardCells(NbGraderPreprocessor):

@@ -6,6 +6,9 @@ Built in lab 04_losses; generated from its notebook: edit the notebook, not this
 
 # %% auto #0
 __all__ = [
+    "relu",
+    "sigmoid",
+    "tanh",
     "linear",
     "softmax",
     "log_softmax",
@@ -17,10 +20,45 @@ __all__ = [
 
 # %% ../solutions/04_losses/04_losses.ipynb #_all_
 # Functional forms of the layers and losses, like torch.nn.functional: `from micrograd_plus import functional as F`.
-from .layers import linear, softmax
+from .layers import _as_tensor, linear, softmax
+from .tensor import Tensor  # noqa: F401  (the examples use it)
 from .losses import binary_cross_entropy_with_logits, cross_entropy, log_softmax, mse_loss, multi_margin_loss
 
+
+def relu(input):
+    """``max(input, 0)`` elementwise: the function behind the layer ``nn.ReLU`` (``torch.nn.functional.relu``).
+
+    Example:
+        >>> relu(Tensor([-1.0, 2.0])).data
+        array([0., 2.], dtype=float32)
+    """
+    return _as_tensor(input).relu()
+
+
+def sigmoid(input):
+    """``1 / (1 + e**-input)`` elementwise: the function behind the layer ``nn.Sigmoid``.
+
+    Example:
+        >>> sigmoid(Tensor([0.0])).data
+        array([0.5], dtype=float32)
+    """
+    return _as_tensor(input).sigmoid()
+
+
+def tanh(input):
+    """``tanh(input)`` elementwise: the function behind the layer ``nn.Tanh``.
+
+    Example:
+        >>> tanh(Tensor([0.0])).data
+        array([0.], dtype=float32)
+    """
+    return _as_tensor(input).tanh()
+
+
 _all_ = [
+    "relu",
+    "sigmoid",
+    "tanh",
     "linear",
     "softmax",
     "log_softmax",

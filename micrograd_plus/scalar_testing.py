@@ -73,15 +73,16 @@ VALUE_OPS = [
 ]
 
 
-def relative_error(x: float, y: float) -> float:
-    """``|x - y| / max(|x|, |y|)``, and 0 when both are 0.
+def rel_error(x: float, y: float) -> float:
+    """The course's relative error, ``|x - y| / max(1e-8, |x| + |y|)``, of two numbers.
+
+    Lab 02's ``gradcheck.rel_error`` is the same formula for arrays (elementwise, then the maximum).
 
     Example:
-        >>> relative_error(2.0, 1.0), relative_error(0.0, 0.0)
-        (0.5, 0.0)
+        >>> round(rel_error(2.0, 1.0), 4), rel_error(0.0, 0.0)
+        (0.3333, 0.0)
     """
-    scale = max(abs(x), abs(y))
-    return 0.0 if scale == 0 else abs(x - y) / scale
+    return abs(x - y) / max(1e-8, abs(x) + abs(y))
 
 
 def op_case(name: str) -> OpCase:
@@ -131,7 +132,7 @@ def check_op(case: OpCase, inputs: list | None = None, rtol: float = 1e-6) -> fl
         where = f"op {case.name!r} at inputs {xs}"
         assert isinstance(out, Value), f"{where}: expected a Value, got {type(out).__name__}"
         expected = case.ref(*xs)
-        err = relative_error(out.data, expected)
+        err = rel_error(out.data, expected)
         assert err < 1e-12, f"{where}: forward expected {expected!r}, got {out.data!r} (relative error {err:.1e})"
         out.backward()
         for i, leaf in enumerate(leaves):
@@ -140,7 +141,7 @@ def check_op(case: OpCase, inputs: list | None = None, rtol: float = 1e-6) -> fl
                 return case.ref(*xs[:i], t, *xs[i + 1 :])
 
             numerical = numerical_derivative(partial, xs[i])
-            err = relative_error(leaf.grad, numerical)
+            err = rel_error(leaf.grad, numerical)
             assert err < rtol, (
                 f"{where}: gradient of input {i} expected {numerical!r} (numerical), "
                 f"got {leaf.grad!r} (relative error {err:.1e})"
@@ -150,7 +151,7 @@ def check_op(case: OpCase, inputs: list | None = None, rtol: float = 1e-6) -> fl
             shared = Value(xs[i])
             first, second = (case.fn(*[shared if j == i else Value(x) for j, x in enumerate(xs)]) for _ in range(2))
             (first + second).backward()
-            err = relative_error(shared.grad, 2 * numerical)
+            err = rel_error(shared.grad, 2 * numerical)
             assert err < rtol, (
                 f"{where}: input {i} used by two {case.name!r} nodes: gradient expected "
                 f"{2 * numerical!r} (the sum of both uses), got {shared.grad!r} (relative error "

@@ -224,15 +224,15 @@ class Tensor:
 
     def tanh(self):
         """Elementwise hyperbolic tangent."""
-        return Tanh.apply(self)
+        return TanhFunction.apply(self)
 
     def sigmoid(self):
         """Elementwise logistic function 1 / (1 + e**-x), computed without overflow."""
-        return Sigmoid.apply(self)
+        return SigmoidFunction.apply(self)
 
     def relu(self):
         """Elementwise max(x, 0); its gradient at 0 is taken as 0."""
-        return ReLU.apply(self)
+        return ReLUFunction.apply(self)
 
     # ----- reductions -----
     def sum(self, axis=None, keepdims=False):
@@ -330,12 +330,12 @@ from .ops import (  # noqa: E402
     Mul,
     Neg,
     Pow,
-    ReLU,
+    ReLUFunction,
     Reshape,
-    Sigmoid,
+    SigmoidFunction,
     Sub,
     Sum,
-    Tanh,
+    TanhFunction,
     Transpose,
 )
 from .ops import (  # noqa: E402, F401
@@ -348,6 +348,7 @@ from .ops import (  # noqa: E402, F401
     ones,
     ones_like,
     randn,
+    sigmoid_array,
     stack,
     where,
     zeros,

@@ -18,7 +18,7 @@ LOCAL_GRADIENTS = {
     "Pow": "∂/∂a = k a^(k−1)",
     "Sum": "∂/∂a = 1",
     "Mean": "∂/∂a = 1/n",
-    "ReLU": "∂/∂a = 1[a>0]",
+    "ReLUFunction": "∂/∂a = 1[a>0]",
     "Transpose": "∂/∂a = Gᵀ",
     "Neg": "∂/∂a = −1",
 }

@@ -177,12 +177,15 @@ TENSOR_OPS = [
 ]
 
 
-def check_op(case, check_gradient, tol=1e-5):
+def check_op(case, checker=None, tol=1e-5):
     """Check one ``OpCase``: forward against NumPy, gradient against finite differences (float64).
 
     Args:
         case: the OpCase.
-        check_gradient: the gradient checker to use (``micrograd_plus.gradcheck.check_gradient``).
+        checker: the gradient checker, called as ``checker(fn, inputs, tol=tol, name=name)``; by default the
+            package's ``micrograd_plus.gradcheck.check_gradient``. This lab's graded cells pass the course's
+            own copy (``course_check_gradient``), so that your ``check_gradient``, an exercise graded on
+            its own, never decides whether your ops pass.
         tol: largest relative error accepted.
 
     Returns:
@@ -192,10 +195,11 @@ def check_op(case, check_gradient, tol=1e-5):
         AssertionError: naming the op, what is wrong, expected vs got.
 
     Example:
-        >>> from micrograd_plus.gradcheck import check_gradient
-        >>> check_op(TENSOR_OPS[0], check_gradient) < 1e-7
+        >>> check_op(TENSOR_OPS[0]) < 1e-7
         True
     """
+    if checker is None:
+        from micrograd_plus.gradcheck import check_gradient as checker
     inputs = case.inputs()
     got = case.fn(*inputs)
     expected = case.expected()
@@ -204,22 +208,21 @@ def check_op(case, check_gradient, tol=1e-5):
     assert np.allclose(got.data, expected, rtol=1e-10, atol=1e-12), (
         f"{case.name}: forward value wrong: expected\n{expected}\ngot\n{got.data}"
     )
-    return check_gradient(case.fn, inputs, tol=tol, name=case.name)
+    return checker(case.fn, inputs, tol=tol, name=case.name)
 
 
-def check_group(group, check_gradient):
+def check_group(group, checker=None):
     """Run ``check_op`` on every case of ``group``; print one line per op. Returns {name: relative error}.
 
     Example:
-        >>> from micrograd_plus.gradcheck import check_gradient
-        >>> sorted(check_group("unary", check_gradient))  # doctest: +ELLIPSIS
+        >>> sorted(check_group("unary"))  # doctest: +ELLIPSIS
         exp ...
         ['exp', 'log', 'relu', 'sigmoid', 'tanh']
     """
     results = {}
     for case in TENSOR_OPS:
         if case.group == group:
-            results[case.name] = check_op(case, check_gradient)
+            results[case.name] = check_op(case, checker)
             print(f"{case.name:28s} ok   relative error {results[case.name]:.1e}")
     return results
 

@@ -15,8 +15,8 @@ from micrograd_plus.manual import (
     TwoLayerMLP,
     gradient_check,
     numerical_gradient,
-    relative_error,
 )
+from micrograd_plus.gradcheck import rel_error
 from micrograd_plus.tensor import Tensor
 from micrograd_plus.tensor_graph import draw_tensor_graph
 
@@ -92,7 +92,7 @@ def test_cross_entropy_matches_torch(one_hot):
     loss = ce.forward(z, np.eye(4)[labels] if one_hot else labels)
     assert loss == pytest.approx(torch.nn.functional.cross_entropy(torch.tensor(z), torch.tensor(labels)).item())
     assert np.allclose(ce.backward(), zt.grad.numpy())
-    assert relative_error(ce.backward(), numerical_gradient(lambda: ce.forward(z, labels), z)) < 1e-7
+    assert rel_error(ce.backward(), numerical_gradient(lambda: ce.forward(z, labels), z)) < 1e-7
 
 
 def test_cross_entropy_rejects_bad_targets():
@@ -158,7 +158,7 @@ def test_two_layer_mlp_gradients_equal_autograd():
     net.loss.forward(net.forward(x), y)
     net.backward(net.loss.backward())
     for p, g in zip(params, (net.fc1.dW, net.fc1.db, net.fc2.dW, net.fc2.db)):
-        assert relative_error(p.grad, g) < 1e-10
+        assert rel_error(p.grad, g) < 1e-10
 
 
 def test_train_step_lowers_the_loss():

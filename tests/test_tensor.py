@@ -347,7 +347,7 @@ def test_every_tensor_of_a_training_step_is_float32(monkeypatch):
     original = T._make_tensor
     monkeypatch.setattr(autograd, "_make_tensor", lambda data, *a: seen.append(data.dtype) or original(data, *a))
     grads = []
-    for cls in (T.Add, T.Sub, T.Mul, T.Div, T.MatMul, T.ReLU, T.Exp, T.Log, T.Sum, T.Mean, T.Max, T.GetItem):
+    for cls in (T.Add, T.Sub, T.Mul, T.Div, T.MatMul, T.ReLUFunction, T.Exp, T.Log, T.Sum, T.Mean, T.Max, T.GetItem):
         backward = cls.backward
         monkeypatch.setattr(
             cls, "backward", staticmethod(lambda ctx, g, _b=backward: (grads.append(g.dtype), _b(ctx, g))[1])

@@ -30,7 +30,7 @@ from micrograd_plus.scalar_testing import (
     check_op,
     numerical_derivative,
     op_case,
-    relative_error,
+    rel_error,
     sample_inputs,
 )
 from micrograd_plus.value import Value, topological_order
@@ -367,7 +367,7 @@ def test_check_op_reports_wrong_results():
     with pytest.raises(
         AssertionError,
         match=r"op 'exp' at inputs \(0.5,\): gradient of input 0 expected "
-        r"1.6487.* \(numerical\), got 1.665.* \(relative error 9.9e-03\)",
+        r"1.6487.* \(numerical\), got 1.665.* \(relative error 5.0e-03\)",
     ):
         check_op(wrong_gradient, [(0.5,)])
     overwriting = OpCase("mul", _mul_overwriting_its_right_input, lambda a, b: a * b, ((1.0, 2.0), (1.0, 2.0)))
@@ -378,11 +378,12 @@ def test_check_op_reports_wrong_results():
         check_op(not_a_value)
 
 
-def test_op_case_and_relative_error():
+def test_op_case_and_rel_error():
     assert op_case("log").ref(1.0) == 0.0
     with pytest.raises(KeyError, match="no op 'nope'.*add"):
         op_case("nope")
-    assert relative_error(0.0, 0.0) == 0.0 and relative_error(2.0, 1.0) == 0.5
+    assert rel_error(0.0, 0.0) == 0.0 and rel_error(2.0, 1.0) == 1 / 3
+    assert rel_error(1.0, -1.0) == 1.0 and rel_error(1e-9, 0.0) == pytest.approx(0.1)  # the 1e-8 floor
     assert sample_inputs(op_case("div"), n=2) == sample_inputs(op_case("div"), n=2)
     assert all(0.5 <= b <= 3 for _, b in sample_inputs(op_case("div"), n=20))
 
