@@ -302,6 +302,30 @@ def _wrapped(items: list[str], indent: str, width: int = 100) -> list[str]:
     return [*lines, line.rstrip()] if line.strip() else lines
 
 
+def _names_by_module(owner: dict[str, str]) -> dict[str, list[str]]:
+    """``{module: [its public names]}`` from ``{name: module}``, in the modules' course order."""
+    grouped: dict[str, list[str]] = {}
+    for name, module in owner.items():
+        grouped.setdefault(module, []).append(name)
+    return grouped
+
+
+def _public_entry(module: str, names: list[str], width: int = 100) -> list[str]:
+    """The lines of one ``_PUBLIC`` entry: the names as one space-separated string, split into
+    adjacent string literals of at most ``width`` characters."""
+    chunks, line = [], ""
+    for name in names:
+        if line and len(line) + 1 + len(name) > width:
+            chunks.append(line + " ")
+            line = name
+        else:
+            line = f"{line} {name}" if line else name
+    chunks.append(line)
+    if len(chunks) == 1:
+        return [f'    "{module}": "{chunks[0]}",']
+    return [f'    "{module}": (', *[f'        "{chunk}"' for chunk in chunks], "    ),"]
+
+
 def write_init(dest: Path = PACKAGE) -> Path:
     """Write ``__init__.py``: lazy access to every public name of every generated module."""
     modules = _course_order(dest, _generated_modules(dest))
@@ -330,9 +354,14 @@ def write_init(dest: Path = PACKAGE) -> Path:
         "",
         f'__version__ = "{_version()}"',
         "",
-        "__all__ = [",
-        *_wrapped([f'"{name}"' for name in [*owner, *(m.stem for m in modules)]], indent="    "),
-        "]",
+        "# the public names of each module (a name two modules define belongs to the later lab's:",
+        "# `micrograd_plus.ReLU` is lab 03's layer), then every module by its name",
+        "_PUBLIC = {",
+        *[line for module, names in _names_by_module(owner).items() for line in _public_entry(module, names)],
+        "}",
+        "_OWNER = {name: module for module, names in _PUBLIC.items() for name in names.split()}",
+        "SUBMODULES = (" + "".join(f'"{m.stem}", ' for m in modules) + ")",
+        "__all__ = [*_OWNER, *SUBMODULES]",
         "",
         *(
             [
@@ -349,12 +378,6 @@ def write_init(dest: Path = PACKAGE) -> Path:
             if load_first
             else []
         ),
-        "SUBMODULES = (" + "".join(f'"{m.stem}", ' for m in modules) + ")",
-        "",
-        "_OWNER = {",
-        *[f'    "{name}": "{module}",' for name, module in owner.items()],
-        "}",
-        "",
         "",
         "def __getattr__(name):",
         "    if name in _OWNER:",
@@ -371,6 +394,33 @@ def write_init(dest: Path = PACKAGE) -> Path:
     path = dest / "__init__.py"
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+def drop_export_lists(module: Path) -> None:
+    """Remove the top-level ``_all_ = [...]`` of a generated module: nbdev has already put its names
+    into ``__all__``, so keeping it would only repeat the list.
+
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "m.py"
+    >>> _ = path.write_text('__all__ = ["f"]\\nfrom x import f\\n\\n_all_ = [\\n    "f",\\n]\\nA = 1\\n')
+    >>> drop_export_lists(path); print(path.read_text(), end="")
+    __all__ = ["f"]
+    from x import f
+    <BLANKLINE>
+    A = 1
+    """
+    text = module.read_text(encoding="utf-8")
+    spans = [
+        (node.lineno, node.end_lineno or node.lineno)
+        for node in ast.parse(text).body
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "_all_" for t in node.targets)
+    ]
+    if not spans:
+        return
+    lines = text.split("\n")
+    for first, last in reversed(spans):
+        del lines[first - 1 : last]
+    module.write_text("\n".join(lines), encoding="utf-8")
 
 
 def _module_maker():
@@ -484,6 +534,7 @@ def export(source: str = "solutions", lab: str | None = None, dest: Path = PACKA
             path = dest / (target.replace(".", "/") + ".py")
             if path.exists():
                 add_module_docstring(path, notebook.stem, target)
+                drop_export_lists(path)
     write_init(dest)
     write_subpackage_inits(dest)
     format_modules(dest)

@@ -37,6 +37,7 @@ GRADER_FILES = (
     "course.py",
     "release.py",
     "hardening.py",
+    "guard.py",
     "mylabs.py",
     "validation_report.py",
     "learner_lab.py",

@@ -53,17 +53,3 @@ def tanh(input):
         array([0.], dtype=float32)
     """
     return _as_tensor(input).tanh()
-
-
-_all_ = [
-    "relu",
-    "sigmoid",
-    "tanh",
-    "linear",
-    "softmax",
-    "log_softmax",
-    "mse_loss",
-    "cross_entropy",
-    "binary_cross_entropy_with_logits",
-    "multi_margin_loss",
-]

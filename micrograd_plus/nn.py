@@ -42,22 +42,3 @@ from .layers import (
     Tanh,
 )
 from .losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, MultiMarginLoss
-
-_all_ = [
-    "Module",
-    "Parameter",
-    "Linear",
-    "ReLU",
-    "Sigmoid",
-    "Tanh",
-    "Softmax",
-    "Dropout",
-    "BatchNorm1d",
-    "LayerNorm",
-    "Sequential",
-    "Flatten",
-    "MSELoss",
-    "CrossEntropyLoss",
-    "BCEWithLogitsLoss",
-    "MultiMarginLoss",
-]
