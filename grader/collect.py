@@ -324,8 +324,8 @@ def collect(archive: Path, lab: str) -> int:
             writer = csv.writer(f)
             writer.writerow(["student", "participant_id"])
             writer.writerows(sorted(table.items()))
-    for student, files in sorted(handed_in.items()):  # no notebook of theirs collected from this archive
-        for name, copies in files.items():
+    for student, extras in sorted(handed_in.items()):  # no notebook of theirs collected from this archive
+        for name, copies in extras.items():
             skipped += [(e.path, f"a {name} without a newer notebook of {lab} from {student}") for e, _ in copies]
     write_learners(learners)
     remove_empty_folders(lab)
