@@ -12,7 +12,10 @@ Every notebook of the archive is matched to a learner by its name, as the LMS wr
   login, the user id is kept for the grade export;
 - anything else: ``<learner id>_[anything_]<lab>.ipynb`` (``alice_01_value.ipynb``).
 
-The upload must be the lab's notebook; ``-1``, ``-Copy1``, `` (1)`` suffixes are fine.
+The upload must be the lab's notebook; ``-1``, ``-Copy1``, `` (1)`` suffixes are fine. A file
+that learners hand in with the notebook (``grader.release.HANDED_IN``: lab 10's ``cnn_weights.npz``),
+named the same way (``alice_cnn_weights.npz``, ``Full Name_123456_assignsubmission_file_/cnn_weights.npz``),
+goes next to that learner's notebook; one without a notebook of the learner in the archive is skipped.
 The submission time is the time stamp in the file name when there is one
 (``2026-03-01-17-05-59``), otherwise the archive entry's time (taken as UTC); it goes to
 ``timestamp.txt`` next to the notebook, so ``make autograde ONLY_NEW=1`` regrades exactly
@@ -32,7 +35,7 @@ import shutil
 import sys
 import unicodedata
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -158,6 +161,29 @@ def parse(path: str, lab: str, zip_time: datetime) -> Entry | str:
     return Entry(path, plain.group("sid"), "", "plain", "", time, suffix, 0)
 
 
+def parse_handed_in(path: str, lab: str, zip_time: datetime) -> tuple[str, Entry] | None:
+    """A file learners hand in with the notebook (``grader.release.HANDED_IN``), named as the LMS names the
+    notebook: (the file's name, its learner), or None when ``path`` is no such file.
+
+    >>> from datetime import datetime, timezone
+    >>> name, entry = parse_handed_in("smithjohn_1001_5002_cnn_weights-1.npz", "10_conv", datetime.now(timezone.utc))
+    >>> name, entry.student, entry.lms, entry.suffix
+    ('cnn_weights.npz', 'smithjohn', 'canvas', 1)
+    >>> parse_handed_in("alice_10_conv.ipynb", "10_conv", datetime.now(timezone.utc)) is None
+    True
+    """
+    from grader.release import HANDED_IN
+
+    for name in HANDED_IN:
+        stem, ext = name.rsplit(".", 1)
+        found = re.search(rf"(?:^|[/_]){re.escape(stem)}(?P<suffix>[^/]*)\.{re.escape(ext)}$", path, re.IGNORECASE)
+        if found:  # read the name as the LMS's name of the lab's notebook
+            start = found.start() + (found.group(0)[0] in "/_")
+            entry = parse(path[:start] + lab + found.group("suffix") + ".ipynb", lab, zip_time)
+            return None if isinstance(entry, str) else (name, replace(entry, path=path))
+    return None
+
+
 def read_learners(path: Path = LEARNERS) -> dict[str, dict]:
     if not path.exists():
         return {}
@@ -201,12 +227,17 @@ def collect(archive: Path, lab: str) -> int:
     learners = read_learners()
     skipped: list[tuple[str, str]] = []
     entries: dict[str, list[tuple[Entry, bytes]]] = {}
+    handed_in: dict[str, dict[str, list[tuple[Entry, bytes]]]] = {}  # learner -> file name -> its copies
     moodle_ids: dict[str, str] = {}  # learner id -> participant id seen in this archive
     with zipfile.ZipFile(archive) as zf:
         for info in zf.infolist():
             if info.is_dir() or IGNORED.search(info.filename):
                 continue
             zip_time = datetime(*info.date_time, tzinfo=timezone.utc)
+            extra = parse_handed_in(info.filename, lab, zip_time)
+            if extra:
+                handed_in.setdefault(extra[1].student, {}).setdefault(extra[0], []).append((extra[1], zf.read(info)))
+                continue
             entry = parse(info.filename, lab, zip_time)
             if isinstance(entry, str):
                 skipped.append((info.filename, entry))
@@ -234,6 +265,14 @@ def collect(archive: Path, lab: str) -> int:
             entries.setdefault(entry.student, []).append((entry, data))
 
     collected, unchanged, older, late = [], [], [], []
+
+    def hand_in(student: str, folder: Path) -> None:  # the latest copy of each handed-in file, next to the notebook
+        for name, copies in handed_in.pop(student, {}).items():
+            copies.sort(key=lambda item: (item[0].time, item[0].suffix, item[0].attachment, item[0].path))
+            if not (folder / name).is_file() or (folder / name).read_bytes() != copies[-1][1]:
+                (folder / name).write_bytes(copies[-1][1])
+                print(f"{student}: {name} from {copies[-1][0].path}")
+
     participants = {}
     for student, files in sorted(entries.items()):
         files.sort(key=lambda item: (item[0].time, item[0].suffix, item[0].attachment, item[0].path))
@@ -259,9 +298,11 @@ def collect(archive: Path, lab: str) -> int:
                 continue
             if old_time == entry.time and target.read_bytes() == data:
                 unchanged.append(student)
+                hand_in(student, folder)
                 continue
         folder.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
+        hand_in(student, folder)
         (folder / "timestamp.txt").write_text(stamp_text(entry.time) + "\n")
         collected.append(student + (" (resubmission)" if previous else ""))
         late += [student] if entry.late else []
@@ -283,6 +324,9 @@ def collect(archive: Path, lab: str) -> int:
             writer = csv.writer(f)
             writer.writerow(["student", "participant_id"])
             writer.writerows(sorted(table.items()))
+    for student, extras in sorted(handed_in.items()):  # no notebook of theirs collected from this archive
+        for name, copies in extras.items():
+            skipped += [(e.path, f"a {name} without a newer notebook of {lab} from {student}") for e, _ in copies]
     write_learners(learners)
     remove_empty_folders(lab)
     print(

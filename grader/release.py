@@ -56,9 +56,13 @@ def tidy(path: Path) -> None:
     nbformat.write(nb, str(path))
 
 
-# Files of a solution folder that the reference run needs but learners must produce themselves
-# (lab 10's trained weights): never released.
-REFERENCE_ONLY = ("cnn_weights.npz",)
+# Files a learner hands in with the notebook (lab 10's trained weights, never committed): make collect gathers
+# them from the LMS download, the sandbox copies them next to the notebook.
+HANDED_IN = ("cnn_weights.npz",)
+# Files of a solution folder that are never released: what learners hand in (the notebook's own runs write it
+# there, git-ignored) and lab 10's short_run.json, the bound of the short run that the course's own runs of the
+# solution train (nbval, grading's reference run, the grader test suite; see the lab's graded accuracy cell).
+REFERENCE_ONLY = (*HANDED_IN, "short_run.json")
 
 
 def lab_names(lab: str | None = None) -> list[str]:

@@ -48,7 +48,8 @@ GRADER_FILES = (
     "database.py",  # course.py finds the gradebook through it
 )
 LEARNER_JUPYTER = ("grader", "jupyter", "learner")  # the learner's JupyterLab configuration
-# trained reference weights: a learner hands in weights they trained (lab 10's graded accuracy)
+# weights trained here (make cifar; git-ignored, so only a tree read without git has them): a learner hands in
+# weights they trained (lab 10's graded accuracy)
 REFERENCE_RESULTS = {Path("results/10_conv/cnn_weights.npz")}
 
 README = """# MicroGrad+ (learner edition)

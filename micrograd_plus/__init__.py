@@ -57,7 +57,9 @@ _PUBLIC = {
         "manual_seed calculate_gain calculate_fan_in_and_fan_out uniform_ normal_ constant_ zeros_ ones_ "
         "xavier_uniform_ xavier_normal_ kaiming_uniform_ kaiming_normal_ orthogonal_"
     ),
-    "cnn": "CIFAR10_MEAN CIFAR10_STD cifar_cnn predict_classes save_weights load_weights train_cnn",
+    "cnn": (
+        "CIFAR10_MEAN CIFAR10_STD RUN_KEY cifar_cnn predict_classes save_weights weights_run load_weights train_cnn"
+    ),
     "conv": (
         "CONV_OPS conv_output_size windows im2col col2im Conv2dFunction conv2d Conv2d check_conv_op "
         "MaxPool2dFunction max_pool2d MaxPool2d AvgPool2dFunction avg_pool2d adaptive_avg_pool2d AvgPool2d "

@@ -5,9 +5,19 @@ Built in lab 10_conv; generated from its notebook: edit the notebook, not this f
 """
 
 # %% auto #0
-__all__ = ["CIFAR10_MEAN", "CIFAR10_STD", "cifar_cnn", "predict_classes", "save_weights", "load_weights", "train_cnn"]
+__all__ = [
+    "CIFAR10_MEAN",
+    "CIFAR10_STD",
+    "RUN_KEY",
+    "cifar_cnn",
+    "predict_classes",
+    "save_weights",
+    "weights_run",
+    "load_weights",
+    "train_cnn",
+]
 
-# %% ../solutions/10_conv/10_conv.ipynb #co030
+# %% ../solutions/10_conv/10_conv.ipynb #CIFAR10_MEAN
 import json
 import os
 import sys
@@ -65,8 +75,14 @@ def predict_classes(model, X, batch_size=500):
         )
 
 
-def save_weights(model, path):
+RUN_KEY = "__run__"  # the entry of a weights file that says which run wrote it (see save_weights)
+
+
+def save_weights(model, path, run=None):
     """Write the model's parameters and buffers (``state_dict``) to an ``.npz`` file.
+
+    ``run`` (a short text, e.g. ``"short"`` for the lab's short run) is stored with the weights and read back
+    by :func:`weights_run`; :func:`load_weights` ignores it.
 
     Example:
         >>> import os, tempfile
@@ -74,7 +90,23 @@ def save_weights(model, path):
         >>> os.path.getsize(path) < 1_000_000
         True
     """
-    np.savez(path, **model.state_dict())
+    state = model.state_dict()
+    if run is not None:
+        state[RUN_KEY] = np.array(str(run))
+    np.savez(path, **state)
+
+
+def weights_run(path):
+    """The ``run`` a weights file was saved with (:func:`save_weights`), or None when it names none.
+
+    Example:
+        >>> import os, tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "w.npz"); save_weights(cifar_cnn(), path, run="short")
+        >>> weights_run(path)
+        'short'
+    """
+    with np.load(path) as saved:
+        return str(saved[RUN_KEY]) if RUN_KEY in saved.files else None
 
 
 def load_weights(model, path):
@@ -87,7 +119,7 @@ def load_weights(model, path):
         True
     """
     with np.load(path) as saved:
-        model.load_state_dict({key: saved[key] for key in saved.files})
+        model.load_state_dict({key: saved[key] for key in saved.files if key != RUN_KEY})
     return model
 
 

@@ -28,7 +28,7 @@ __all__ = [
     "BatchNorm2d",
 ]
 
-# %% ../solutions/10_conv/10_conv.ipynb #co002
+# %% ../solutions/10_conv/10_conv.ipynb #imports
 import math
 import numbers
 
@@ -40,7 +40,7 @@ from .tensor import Function, Tensor
 from .testing import OpCase
 
 
-# %% ../solutions/10_conv/10_conv.ipynb #co005
+# %% ../solutions/10_conv/10_conv.ipynb #_pair
 def _pair(value, what):
     """``value`` as a pair of non-negative ints (an int means the same for height and width)."""
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
@@ -260,7 +260,7 @@ class Conv2d(Module):
         )
 
 
-# %% ../solutions/10_conv/10_conv.ipynb #co016
+# %% ../solutions/10_conv/10_conv.ipynb #_torch_functional
 def _torch_functional():
     import torch.nn.functional as F  # only the comparison with PyTorch needs it
 

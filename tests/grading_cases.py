@@ -31,6 +31,12 @@ each submission follows from the points of the graded cells it names:
 - ``alt_<style>`` for each style in ``alternatives``: a correct submission written in another style than the
                  reference (``tests/alternative_submissions.py``): full marks.
 
+``full_run_cells``: graded cells that need what only a long run outside the suite produces: lab 10's accuracy
+cell needs the handed-in weights of the full training run (more than 70% on the CIFAR-10 test set: the
+``min_accuracy`` the reference records). The suite's submissions hand in no weights and train only the short
+run (``solutions/10_conv/short_run.json`` holds its bound for the visible check), so these cells score 0 in
+every submission: the short run's weights never earn the accuracy points.
+
 ``timeout`` is the cell timeout (seconds) for the lab's submissions in the suite: above
 the lab's slowest graded cell, small enough for the infinite loop to be cheap.
 ``kinds`` lists the submissions to run (a lab whose notebook runs long may run fewer).
@@ -78,6 +84,7 @@ class LabCase:
     gradcheck_cell: str | None = None
     reference_module: str | None = None
     blank_score: float = 0
+    full_run_cells: tuple[str, ...] = ()
     kinds: tuple[str, ...] = field(default=ALL_KINDS)
     alternatives: tuple[str, ...] = ()
 
@@ -277,9 +284,10 @@ CASES: list[LabCase] = [
         kinds=("reference", "blank", "deleted", "hidden"),
     ),
     LabCase(
-        # Each full submission trains one short epoch on 2 000 images and predicts the 10 000 test images
-        # twice: few kinds. Its trained weights (cnn_weights.npz) are handed in with the notebook. The hidden
-        # bug: BatchNorm2d's backward without affine parameters forgets 1/sigma; the visible checks all use gamma.
+        # Each full submission trains the short run (one epoch on 2 000 images, its weights to cnn_weights.npz)
+        # and predicts the 10 000 test images twice: few kinds. No full run's weights: the accuracy cell scores 0
+        # (full_run_cells). The hidden bug: BatchNorm2d's backward without affine parameters forgets 1/sigma;
+        # the visible checks all use gamma.
         lab="10_conv",
         timeout=120,
         blank_cell="test_im2col",
@@ -292,6 +300,7 @@ CASES: list[LabCase] = [
         ),
         hidden_cells=("test_batchnorm2d",),
         kinds=("reference", "blank", "hidden"),
+        full_run_cells=("test_cifar_accuracy",),
     ),
 ]
 

@@ -80,6 +80,34 @@ def test_name_timestamp_wins_over_the_archive_time():
     assert entry.time == datetime(2026, 3, 1, 17, 5, 59, tzinfo=timezone.utc)
 
 
+def test_collect_puts_handed_in_weights_next_to_the_notebook(tmp_path):
+    """Lab 10's cnn_weights.npz, named as the LMS names the notebook, lands next to its learner's notebook."""
+    course = make_course(tmp_path / "course", [])
+    nb = nbformat.writes(nbformat.v4.new_notebook())
+    with zipfile.ZipFile(tmp_path / "downloads.zip", "w") as z:
+        z.writestr("Zoë O'Brien_104233_assignsubmission_file_/10_conv.ipynb", nb)
+        z.writestr("Zoë O'Brien_104233_assignsubmission_file_/cnn_weights.npz", b"zoe's weights")
+        z.writestr("smithjohn_1001_5002_10_conv.ipynb", nb)
+        z.writestr("smithjohn_1001_5002_cnn_weights.npz", b"first")
+        z.writestr("smithjohn_1001_5003_cnn_weights-1.npz", b"second")
+        z.writestr("alice_10_conv.ipynb", nb)
+        z.writestr("bob_cnn_weights.npz", b"no notebook")
+    proc = subprocess.run(
+        [sys.executable, "-m", "grader.collect", "--zip", str(tmp_path / "downloads.zip"), "--lab", "10_conv"],
+        cwd=course,
+        env=course_env(course),
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 1, "bob's weights without a notebook are skipped: " + proc.stdout + proc.stderr
+    assert "SKIPPED bob_cnn_weights.npz: a cnn_weights.npz without a newer notebook of 10_conv" in proc.stdout
+    submitted = course / "grader" / "submitted"
+    assert (submitted / "zoe-obrien" / "10_conv" / "cnn_weights.npz").read_bytes() == b"zoe's weights"
+    assert (submitted / "smithjohn" / "10_conv" / "cnn_weights.npz").read_bytes() == b"second"  # the latest copy
+    assert (submitted / "alice" / "10_conv" / "10_conv.ipynb").is_file()
+    assert not (submitted / "alice" / "10_conv" / "cnn_weights.npz").exists() and not (submitted / "bob").exists()
+
+
 def test_ids_and_suffixes():
     assert learner_id("Ana-Lucía  D'Souza") == "ana-lucia-dsouza"
     assert strip_suffixes("00_toy-Copy2 (3)") == ("00_toy", 3)
