@@ -275,116 +275,59 @@ def _bn_train_torch(x, weight, bias):
     return _torch_functional().batch_norm(x, None, None, weight, bias, training=True)
 
 
+def _conv_case(name, x_shape, w_shape, stride, padding, bias=True):
+    """A ``CONV_OPS`` entry: ``conv2d`` of an input and a weight of these shapes (and a bias unless ``bias=False``)."""
+    shapes = (x_shape, w_shape, (w_shape[0],)) if bias else (x_shape, w_shape)
+    return OpCase(
+        name,
+        "conv",
+        lambda x, w, b=None: conv2d(x, w, b, stride, padding),
+        shapes,
+        torch_fn=lambda x, w, b=None: _torch_functional().conv2d(x, w, b, stride, padding),
+    )
+
+
+def _pool_case(name, pool, shape, *args):
+    """A ``CONV_OPS`` entry: the pooling function named ``pool`` (looked up when the check runs: it is defined
+    further down) against torch.nn.functional's function of the same name. Max pooling is checked on inputs
+    whose values are well apart (``"distinct"``): at a tie the numerical derivative is not defined."""
+    return OpCase(
+        name,
+        "pool",
+        lambda x: globals()[pool](x, *args),
+        (shape,),
+        "distinct" if pool == "max_pool2d" else "real",
+        torch_fn=lambda x: getattr(_torch_functional(), pool)(x, *args),
+    )
+
+
 CONV_OPS = [
-    OpCase(
-        "conv_k3_s1_p1",
-        "conv",
-        lambda x, w, b: conv2d(x, w, b, 1, 1),
-        ((2, 3, 5, 5), (4, 3, 3, 3), (4,)),
-        torch_fn=lambda x, w, b: _torch_functional().conv2d(x, w, b, 1, 1),
-    ),
-    OpCase(
-        "conv_k3_s2_p1_nonsquare",
-        "conv",
-        lambda x, w, b: conv2d(x, w, b, 2, 1),
-        ((2, 2, 7, 5), (3, 2, 3, 3), (3,)),
-        torch_fn=lambda x, w, b: _torch_functional().conv2d(x, w, b, 2, 1),
-    ),
-    OpCase(
-        "conv_k3_s2_p0",
-        "conv",
-        lambda x, w, b: conv2d(x, w, b, 2, 0),
-        ((2, 2, 6, 6), (3, 2, 3, 3), (3,)),
-        torch_fn=lambda x, w, b: _torch_functional().conv2d(x, w, b, 2, 0),
-    ),
-    OpCase(
-        "conv_k1_s1_p0",
-        "conv",
-        lambda x, w, b: conv2d(x, w, b, 1, 0),
-        ((2, 4, 3, 4), (5, 4, 1, 1), (5,)),
-        torch_fn=lambda x, w, b: _torch_functional().conv2d(x, w, b, 1, 0),
-    ),
-    OpCase(
-        "conv_k1_s2_p1",
-        "conv",
-        lambda x, w, b: conv2d(x, w, b, 2, 1),
-        ((1, 2, 5, 4), (3, 2, 1, 1), (3,)),
-        torch_fn=lambda x, w, b: _torch_functional().conv2d(x, w, b, 2, 1),
-    ),
-    OpCase(
-        "conv_k5_s1_p0_batch1",
-        "conv",
-        lambda x, w, b: conv2d(x, w, b, 1, 0),
-        ((1, 2, 7, 6), (2, 2, 5, 5), (2,)),
-        torch_fn=lambda x, w, b: _torch_functional().conv2d(x, w, b, 1, 0),
-    ),
-    OpCase(
-        "conv_k5_s2_p1",
-        "conv",
-        lambda x, w, b: conv2d(x, w, b, 2, 1),
-        ((2, 1, 8, 7), (2, 1, 5, 5), (2,)),
-        torch_fn=lambda x, w, b: _torch_functional().conv2d(x, w, b, 2, 1),
-    ),
-    OpCase(
-        "conv_kernel_3x2_no_bias",
-        "conv",
-        lambda x, w: conv2d(x, w, None, (1, 2), (1, 0)),
-        ((1, 2, 4, 6), (3, 2, 3, 2)),
-        torch_fn=lambda x, w: _torch_functional().conv2d(x, w, None, (1, 2), (1, 0)),
-    ),
-    OpCase(
-        "max_pool_2",
-        "pool",
-        lambda x: max_pool2d(x, 2),
-        ((2, 3, 4, 6),),
-        "distinct",
-        torch_fn=lambda x: _torch_functional().max_pool2d(x, 2),
-    ),
-    OpCase(
-        "max_pool_3_stride_2_overlapping",
-        "pool",
-        lambda x: max_pool2d(x, 3, 2),
-        ((1, 2, 7, 5),),
-        "distinct",
-        torch_fn=lambda x: _torch_functional().max_pool2d(x, 3, 2),
-    ),
-    OpCase(
-        "max_pool_2_odd_size",
-        "pool",
-        lambda x: max_pool2d(x, 2),
-        ((1, 1, 5, 7),),
-        "distinct",
-        torch_fn=lambda x: _torch_functional().max_pool2d(x, 2),
-    ),
-    OpCase(
-        "avg_pool_2",
-        "pool",
-        lambda x: avg_pool2d(x, 2),
-        ((2, 3, 4, 6),),
-        torch_fn=lambda x: _torch_functional().avg_pool2d(x, 2),
-    ),
-    OpCase(
-        "avg_pool_3_stride_2",
-        "pool",
-        lambda x: avg_pool2d(x, 3, 2),
-        ((1, 2, 7, 5),),
-        torch_fn=lambda x: _torch_functional().avg_pool2d(x, 3, 2),
-    ),
-    OpCase(
-        "adaptive_avg_pool_1",
-        "pool",
-        lambda x: adaptive_avg_pool2d(x, 1),
-        ((2, 3, 5, 4),),
-        torch_fn=lambda x: _torch_functional().adaptive_avg_pool2d(x, 1),
-    ),
+    # name, input shape, weight shape (out, in, kh, kw), stride, padding[, bias]
+    _conv_case("conv_k3_s1_p1", (2, 3, 5, 5), (4, 3, 3, 3), 1, 1),
+    _conv_case("conv_k3_s2_p1_nonsquare", (2, 2, 7, 5), (3, 2, 3, 3), 2, 1),
+    _conv_case("conv_k3_s2_p0", (2, 2, 6, 6), (3, 2, 3, 3), 2, 0),
+    _conv_case("conv_k1_s1_p0", (2, 4, 3, 4), (5, 4, 1, 1), 1, 0),
+    _conv_case("conv_k1_s2_p1", (1, 2, 5, 4), (3, 2, 1, 1), 2, 1),
+    _conv_case("conv_k5_s1_p0_batch1", (1, 2, 7, 6), (2, 2, 5, 5), 1, 0),
+    _conv_case("conv_k5_s2_p1", (2, 1, 8, 7), (2, 1, 5, 5), 2, 1),
+    _conv_case("conv_kernel_3x2_no_bias", (1, 2, 4, 6), (3, 2, 3, 2), (1, 2), (1, 0), bias=False),
+    # name, function, input shape, its arguments after the input
+    _pool_case("max_pool_2", "max_pool2d", (2, 3, 4, 6), 2),
+    _pool_case("max_pool_3_stride_2_overlapping", "max_pool2d", (1, 2, 7, 5), 3, 2),
+    _pool_case("max_pool_2_odd_size", "max_pool2d", (1, 1, 5, 7), 2),
+    _pool_case("avg_pool_2", "avg_pool2d", (2, 3, 4, 6), 2),
+    _pool_case("avg_pool_3_stride_2", "avg_pool2d", (1, 2, 7, 5), 3, 2),
+    _pool_case("adaptive_avg_pool_1", "adaptive_avg_pool2d", (2, 3, 5, 4), 1),
     OpCase("batch_norm2d_train", "norm", _bn_train, ((3, 2, 4, 5), (2,), (2,)), torch_fn=_bn_train_torch),
     OpCase("batch_norm2d_train_batch1", "norm", _bn_train, ((1, 3, 3, 4), (3,), (3,)), torch_fn=_bn_train_torch),
 ]
 
 
-def check_conv_op(case, check_gradient, tol=1e-6, seed=0):
+def check_conv_op(case, checker=None, tol=1e-6, seed=0):
     """Check one case of ``CONV_OPS``: the gradient against numerical differentiation (float64), then the
     forward and every input's gradient against PyTorch (``case.torch_fn``) on the same inputs.
+
+    ``checker`` is the gradient checker (lab 02's ``check_gradient`` by default), as in ``testing.check_op``.
 
     Returns:
         float: the largest relative error of the numerical gradient check.
@@ -393,16 +336,17 @@ def check_conv_op(case, check_gradient, tol=1e-6, seed=0):
         AssertionError: naming the op and the input that differ, with the largest error.
 
     Example:
-        >>> from micrograd_plus.gradcheck import check_gradient
-        >>> check_conv_op(CONV_OPS[0], check_gradient) < 1e-6
+        >>> check_conv_op(CONV_OPS[0]) < 1e-6
         True
     """
     import torch
 
+    if checker is None:
+        from micrograd_plus.gradcheck import check_gradient as checker
     inputs = case.inputs(seed=seed)
     out = case.fn(*inputs)
     grad_out = np.random.default_rng(seed + 1).normal(size=out.shape)  # not ones: sum(batch_norm(x)) ignores x
-    error = check_gradient(case.fn, inputs, tol=tol, grad_output=grad_out, name=case.name)
+    error = checker(case.fn, inputs, tol=tol, grad_output=grad_out, name=case.name)
     for t in inputs:
         t.zero_grad()
     out = case.fn(*inputs)
