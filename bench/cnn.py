@@ -104,8 +104,8 @@ def profile(data):
         timed(conv.MaxPool2dFunction, "backward", "max pool"),
         timed(conv.BatchNorm2dFunction, "forward", "batch norm"),
         timed(conv.BatchNorm2dFunction, "backward", "batch norm"),
-        timed(tensor.ReLU, "forward", "relu"),
-        timed(tensor.ReLU, "backward", "relu"),
+        timed(tensor.ReLUFunction, "forward", "relu"),
+        timed(tensor.ReLUFunction, "backward", "relu"),
         timed(layers.LinearFunction, "forward", "linear"),
         timed(layers.LinearFunction, "backward", "linear"),
     ]

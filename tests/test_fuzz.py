@@ -329,12 +329,12 @@ def test_the_generator_covers_every_op():
 def test_a_wrong_gradient_is_caught(monkeypatch):
     from micrograd_plus import tensor
 
-    original = tensor.Tanh.backward
+    original = tensor.TanhFunction.backward
 
     def off_by_a_bit(ctx, grad):
         return original(ctx, grad) * (1 + 1e-6)
 
-    monkeypatch.setattr(tensor.Tanh, "backward", staticmethod(off_by_a_bit))
+    monkeypatch.setattr(tensor.TanhFunction, "backward", staticmethod(off_by_a_bit))
     leaves = [np.array([[0.5, -1.0]])]
     mismatch = None
     ours = run_tensor_program(leaves, [("tanh", (0,), None)], [(1, 2), (1, 2)], "mp")
