@@ -184,6 +184,12 @@ def parse_handed_in(path: str, lab: str, zip_time: datetime) -> tuple[str, Entry
     return None
 
 
+def _submission_order(item: tuple[Entry, bytes]) -> tuple:
+    """Sort key of one learner's uploads (``(entry, data)``): the latest, by time then ``-N`` suffix, last."""
+    entry = item[0]
+    return (entry.time, entry.suffix, entry.attachment, entry.path)
+
+
 def read_learners(path: Path = LEARNERS) -> dict[str, dict]:
     if not path.exists():
         return {}
@@ -268,14 +274,14 @@ def collect(archive: Path, lab: str) -> int:
 
     def hand_in(student: str, folder: Path) -> None:  # the latest copy of each handed-in file, next to the notebook
         for name, copies in handed_in.pop(student, {}).items():
-            copies.sort(key=lambda item: (item[0].time, item[0].suffix, item[0].attachment, item[0].path))
+            copies.sort(key=_submission_order)
             if not (folder / name).is_file() or (folder / name).read_bytes() != copies[-1][1]:
                 (folder / name).write_bytes(copies[-1][1])
                 print(f"{student}: {name} from {copies[-1][0].path}")
 
     participants = {}
     for student, files in sorted(entries.items()):
-        files.sort(key=lambda item: (item[0].time, item[0].suffix, item[0].attachment, item[0].path))
+        files.sort(key=_submission_order)
         entry, data = files[-1]
         if len(files) > 1:
             print(
