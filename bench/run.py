@@ -8,9 +8,13 @@ workload against karpathy's micrograd (bench/scalar.py). Nothing is installed at
 
     python bench/run.py [--rounds 3] [--epochs 2] [--batches 64 128 256] [--threads 1 2]
 
-Figures are per thread count (OMP/OpenBLAS/MKL threads, and torch.set_num_threads): on a
-small shared machine one BLAS thread per process is often fastest for these sizes.
-Finally bench/mnist_to_95.py prints the seconds the course library needs to reach 95%.
+Figures are per thread count (OMP/OpenBLAS/MKL threads, torch.set_num_threads, and the threads of
+micrograd_plus.parallel, which follow OMP_NUM_THREADS): on a small shared machine one BLAS thread per
+process is often fastest for these sizes.
+Targets: at every batch size and thread count, micrograd_plus's epoch within 0.9x of PyTorch's, the same
+accuracy (0.5 points) and at most 0.6x its peak memory; with 1 and more threads, its speed-up from the
+second thread at least PyTorch's (printed per engine). Finally bench/mnist_to_95.py prints the seconds the
+course library needs to reach 95%. ``python bench/profile_mlp.py`` shows where an epoch goes.
 """
 
 from __future__ import annotations
@@ -58,8 +62,10 @@ def main(argv=None) -> int:
     parser.add_argument("--skip-to95", action="store_true")
     args = parser.parse_args(argv)
     ok = True
+    figures: dict[int, dict[int, dict]] = {}
     for threads in args.threads:
-        ok &= mlp_figures(args, threads)
+        ok &= mlp_figures(args, threads, figures.setdefault(threads, {}))
+    ok &= thread_speedups(figures)
     env = single_threaded()
     if not args.skip_scalar:
         ok &= subprocess.run([sys.executable, str(HERE / "scalar.py")], env=env).returncode == 0
@@ -75,8 +81,11 @@ def single_threaded(threads: int = 1) -> dict:
     return env
 
 
-def mlp_figures(args, threads: int) -> bool:
-    """Time the three engines at every batch size with ``threads`` threads each; True if the targets are met."""
+def mlp_figures(args, threads: int, figures: dict | None = None) -> bool:
+    """Time the three engines at every batch size with ``threads`` threads each; True if the targets are met.
+
+    ``figures[batch]`` receives the medians (``epoch``, ``acc``, ``mem`` per engine) for ``thread_speedups``.
+    """
     env = single_threaded(threads)
     print(
         f"MNIST MLP 784-256-128-10, Adam lr=1e-3, float32, {threads} thread(s) per engine, "
@@ -106,6 +115,16 @@ def mlp_figures(args, threads: int) -> bool:
             f"micrograd_plus/numpy-floor {vs_floor:.2f}x   "
             f"accuracy gap {acc_gap:.2f} points   peak-memory ratio {mem_ratio:.2f}x"
         )
+        if figures is not None:
+            figures[batch] = {"epoch": med, "acc": acc, "mem": mem}
+        # every batch size and thread count: within 0.9x of torch's epoch, same accuracy, well under its memory
+        for name, met in {
+            "epoch time <= 0.9x torch": vs_torch <= 0.9,
+            "accuracy within 0.5 points of torch": acc_gap <= 0.5,
+            "peak memory <= 0.6x torch": mem_ratio <= 0.6,
+        }.items():
+            print(f"target  {name:40s} {'met' if met else 'MISSED'}  (batch {batch}, {threads} thread(s))")
+            ok &= met
         if batch == 64:
             targets = {
                 "epoch time <= 1.0x torch": vs_torch <= 1.0,
@@ -116,6 +135,26 @@ def mlp_figures(args, threads: int) -> bool:
             for name, met in targets.items():
                 print(f"target  {name:40s} {'met' if met else 'MISSED'}  ({threads} thread(s))")
                 ok &= met
+    return ok
+
+
+def thread_speedups(figures: dict[int, dict[int, dict]]) -> bool:
+    """Print each engine's speed-up from 1 thread to more at every batch size; True if ours is at least torch's."""
+    if 1 not in figures:
+        return True
+    ok = True
+    for threads in sorted(t for t in figures if t > 1):
+        for batch in sorted(set(figures[1]) & set(figures[threads])):
+            one, many = figures[1][batch]["epoch"], figures[threads][batch]["epoch"]
+            speedup = {e: one[e] / many[e] for e in ENGINES}
+            print(
+                f"batch {batch:4d}  speed-up 1->{threads} threads   "
+                + "   ".join(f"{e} {speedup[e]:.2f}x" for e in ENGINES)
+            )
+            met = speedup["micrograd_plus"] >= speedup["torch"]
+            name = f"speed-up 1->{threads} threads >= torch's"
+            print(f"target  {name:40s} {'met' if met else 'MISSED'}  (batch {batch})")
+            ok &= met
     return ok
 
 
