@@ -2,7 +2,7 @@
 
 The model, data, batch order and optimizer are ``make bench``'s (bench/engines.py: 784-256-128-10, ReLU,
 cross-entropy, Adam lr=1e-3, float32). Each (threads, batch) pair runs in its own process with that many
-BLAS/OpenMP threads (and ``micrograd_plus.parallel.set_num_threads``), and prints two tables:
+BLAS/OpenMP threads, and prints two tables:
 
 * **engine**: one epoch with every ``Function.forward`` / ``backward`` and ``optimizer.step`` timed,
   summed per op family; what is left of the epoch is the engine's own Python (graph building, the backward
@@ -183,12 +183,6 @@ def kernel_table(args, model, optimizer, xtr, ytr, order, plain):
 
 def worker(args) -> None:
     args.threads = args.threads[0]
-    try:
-        from micrograd_plus.parallel import set_num_threads
-    except ImportError:  # an engine without the thread pool of micrograd_plus.parallel
-        pass
-    else:
-        set_num_threads(args.threads)
     model, optimizer, loss_fn, xtr, ytr, order = build(args.batch)
     epoch(model, optimizer, loss_fn, xtr, ytr, order[: 20 * args.batch], args.batch)  # warm-up
     print(f"== batch {args.batch}, {args.threads} thread(s)")

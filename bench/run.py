@@ -8,9 +8,8 @@ workload against karpathy's micrograd (bench/scalar.py). Nothing is installed at
 
     python bench/run.py [--rounds 3] [--epochs 2] [--batches 64 128 256] [--threads 1 2]
 
-Figures are per thread count (OMP/OpenBLAS/MKL threads, torch.set_num_threads, and the threads of
-micrograd_plus.parallel, which follow OMP_NUM_THREADS): on a small shared machine one BLAS thread per
-process is often fastest for these sizes.
+Figures are per thread count (OMP/OpenBLAS/MKL threads, and torch.set_num_threads): on a
+small shared machine one BLAS thread per process is often fastest for these sizes.
 Targets: at every batch size and thread count, micrograd_plus's epoch within 0.9x of PyTorch's, the same
 accuracy (0.5 points) and at most 0.6x its peak memory; with 1 and more threads, its speed-up from the
 second thread at least PyTorch's (printed per engine). Finally bench/mnist_to_95.py prints the seconds the

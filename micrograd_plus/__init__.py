@@ -41,7 +41,6 @@ _PUBLIC = {
         "CrossEntropyFunction LogSoftmaxFunction BCEWithLogitsFunction MultiMarginFunction"
     ),
     "optimizers": "Optimizer SGD RMSprop Adam AdamW clip_grad_norm_ SGDMomentum",
-    "parallel": "MIN_SLICE get_num_threads set_num_threads map_slices",
     "schedulers": "LRScheduler StepLR CosineAnnealingLR LinearWarmupLR WarmupLR",
     "data": "IDX_DTYPES DatasetError IDXError read_idx load_mnist load_cifar10",
     "datasets": (
@@ -86,7 +85,6 @@ SUBMODULES = (
     "nn",
     "optim",
     "optimizers",
-    "parallel",
     "schedulers",
     "data",
     "datasets",
@@ -101,9 +99,9 @@ SUBMODULES = (
 )
 __all__ = [*_OWNER, *SUBMODULES]
 
-# modules that refer to each other load in order from the first: value, autograd, optimizers, data;
+# modules that refer to each other load in order from the first: value, autograd, data;
 # one that is absent (a course that has released only some labs) is skipped
-for _module in ("value", "autograd", "optimizers", "data"):
+for _module in ("value", "autograd", "data"):
     try:
         _import_module(f".{_module}", __name__)
     except ModuleNotFoundError as _error:

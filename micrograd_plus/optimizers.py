@@ -389,36 +389,27 @@ class RMSprop(Optimizer):
             if group["centered"]:
                 state["grad_avg"] = np.zeros_like(data)
         state["step"] += 1
-        centered = group["centered"]
-        buffers = [state["square_avg"]]
-        if centered:
-            buffers.append(state.setdefault("grad_avg", np.zeros_like(data)))
+        if weight_decay != 0:
+            grad = grad + weight_decay * data
+        square_avg = state["square_avg"]
+        square_avg *= alpha
+        square_avg += (1.0 - alpha) * grad * grad
+        if group["centered"]:
+            grad_avg = state.setdefault("grad_avg", np.zeros_like(data))
+            grad_avg += (1.0 - alpha) * (grad - grad_avg)
+            avg = np.sqrt(square_avg - grad_avg * grad_avg)
+        else:
+            avg = np.sqrt(square_avg)
+        avg += eps
         if momentum > 0:
-            buffers.append(state.setdefault("momentum_buffer", np.zeros_like(data)))
-
-        def rmsprop(data, grad, square_avg, *others):  # elementwise: map_slices may run it on slices in parallel
-            if weight_decay != 0:
-                grad = grad + weight_decay * data
-            square_avg *= alpha
-            square_avg += (1.0 - alpha) * grad * grad
-            if centered:
-                grad_avg = others[0]
-                grad_avg += (1.0 - alpha) * (grad - grad_avg)
-                avg = np.sqrt(square_avg - grad_avg * grad_avg)
-            else:
-                avg = np.sqrt(square_avg)
-            avg += eps
-            if momentum > 0:
-                buf = others[-1]
-                buf *= momentum
-                buf += grad / avg
-                data -= lr * buf
-            else:
-                np.divide(grad, avg, out=avg)  # reuse avg's memory for the step
-                avg *= lr
-                data -= avg
-
-        map_slices(rmsprop, data, grad, *buffers)  # one call, or one slice per thread for large parameters
+            buf = state.setdefault("momentum_buffer", np.zeros_like(data))
+            buf *= momentum
+            buf += grad / avg
+            data -= lr * buf
+        else:
+            np.divide(grad, avg, out=avg)  # reuse avg's memory for the step
+            avg *= lr
+            data -= avg
 
 
 # %% ../solutions/05_optimizers/05_optimizers.ipynb #adam
@@ -486,26 +477,21 @@ class Adam(Optimizer):
             state["exp_avg_sq"] = np.zeros_like(data)  # v
         state["step"] += 1
         t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
+        if weight_decay != 0:
+            if self.decoupled:
+                data *= 1.0 - lr * weight_decay  # AdamW: shrink the weights themselves
+            else:
+                grad = grad + weight_decay * data  # Adam: an L2 penalty in the gradient
+        m += (1.0 - beta1) * (grad - m)  # = beta1 m + (1 - beta1) g
+        v *= beta2
+        v += (1.0 - beta2) * grad * grad
         step_size = lr / (1.0 - beta1**t)
-        bias_correction2 = math.sqrt(1.0 - beta2**t)
-
-        def adam(data, grad, m, v):  # elementwise: map_slices may run it on slices in parallel
-            if weight_decay != 0:
-                if self.decoupled:
-                    data *= 1.0 - lr * weight_decay  # AdamW: shrink the weights themselves
-                else:
-                    grad = grad + weight_decay * data  # Adam: an L2 penalty in the gradient
-            m += (1.0 - beta1) * (grad - m)  # = beta1 m + (1 - beta1) g
-            v *= beta2
-            v += (1.0 - beta2) * grad * grad
-            denom = np.sqrt(v)
-            denom /= bias_correction2
-            denom += eps
-            np.divide(m, denom, out=denom)  # reuse denom's memory for the step
-            denom *= step_size
-            data -= denom
-
-        map_slices(adam, data, grad, m, v)  # one call, or one slice per thread for large parameters
+        denom = np.sqrt(v)
+        denom /= math.sqrt(1.0 - beta2**t)
+        denom += eps
+        np.divide(m, denom, out=denom)  # reuse denom's memory for the step
+        denom *= step_size
+        data -= denom
 
 
 class AdamW(Adam):
@@ -612,7 +598,3 @@ class SGDMomentum(SGD):
 
     def __init__(self, params, lr=1e-3, momentum=0.9, **kwargs):
         super().__init__(params, lr=lr, momentum=momentum, **kwargs)
-
-
-# %% names from the lab's later modules (imported last: they build on this one)
-from .parallel import map_slices  # noqa: E402
