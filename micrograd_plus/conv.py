@@ -390,12 +390,25 @@ class MaxPool2dFunction(Function):
 
     @staticmethod
     def forward(ctx, x, kernel, stride):
+        ctx.x_shape, ctx.kernel, ctx.stride = x.shape, kernel, stride
+        if kernel == (2, 2) and stride == (2, 2):
+            # The usual pooling, 2.5x faster: compare strided halves (columns, then rows) instead of copying
+            # every window and calling argmax on rows of 4, which NumPy does one short row at a time.
+            oh, ow = x.shape[2] // 2, x.shape[3] // 2
+            left, right = x[:, :, : 2 * oh, 0 : 2 * ow : 2], x[:, :, : 2 * oh, 1 : 2 * ow : 2]
+            right_wins = right > left  # strictly: on a tie the first one stays the maximum
+            rows = np.maximum(left, right)
+            bottom_wins = rows[:, :, 1::2] > rows[:, :, 0::2]
+            out = np.maximum(rows[:, :, 0::2], rows[:, :, 1::2])
+            if not np.isnan(out).any():  # with a NaN the general path below finds the first NaN, like argmax
+                argmax = np.where(bottom_wins, 2 + right_wins[:, :, 1::2], right_wins[:, :, 0::2])
+                ctx.save_for_backward(argmax.astype(np.uint8))
+                return out
         win = windows(x, kernel, stride)
         n, c, oh, ow, kh, kw = win.shape
         flat = win.reshape(n, c, oh, ow, kh * kw)
         argmax = flat.argmax(axis=-1)
         ctx.save_for_backward(argmax)
-        ctx.x_shape, ctx.kernel, ctx.stride = x.shape, kernel, stride
         return np.take_along_axis(flat, argmax[..., None], axis=-1)[..., 0]
 
     @staticmethod
