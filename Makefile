@@ -137,6 +137,10 @@ cifar: $(STAMP) ## lab 10's CNN on CIFAR-10 on one CPU core, 10 epochs (~20 min 
 	$(RUN) $(SINGLE_THREADED) python -m micrograd_plus.cnn --epochs $(or $(EPOCHS),10) --out results/10_conv
 .PHONY: cifar
 
+bench-grading: $(STAMP) ## autograde time per lab and submissions per minute with JOBS=1 and all cores (~10 min)
+	$(RUN) $(SINGLE_THREADED) python bench/grading.py $(if $(LAB),--labs $(LAB) --throughput-lab $(LAB))
+.PHONY: bench-grading
+
 docs: $(STAMP) ## regenerate docs/API.md from the docstrings
 	$(RUN) python -m tools.apidoc
 
