@@ -187,9 +187,9 @@ test-grader-full: $(STAMP) ## every attack class of the grading regression suite
 	$(RUN) $(SINGLE_THREADED) GRADING_FULL=1 python -m pytest -p no:xdist tests/test_grading_attacks.py
 
 PER ?= region
-# left out: 10_conv (needs the weights of a full run next to its solution, docs/INSTRUCTORS.md):
-# make partial-credit LAB=10_conv
-PARTIAL_CREDIT_LABS ?= 01_value 02_tensor 03_layers 04_losses 05_optimizers 06_mnist 07_benchmark 08_backprop 09_dynamics 11_resnet
+# 10_conv only with the weights of a full run next to its solution (docs/INSTRUCTORS.md)
+PARTIAL_CREDIT_LABS ?= 01_value 02_tensor 03_layers 04_losses 05_optimizers 06_mnist 07_benchmark 08_backprop 09_dynamics \
+	$(if $(wildcard solutions/10_conv/cnn_weights.npz),10_conv) 11_resnet
 .PHONY: partial-credit test-partial-credit-full
 partial-credit: $(STAMP) ## blank each exercise of a lab in turn, grade it: make partial-credit LAB=04_losses [PER=cell]
 	@test -n "$(LAB)" || { echo "usage: make partial-credit LAB=04_losses [PER=region|cell]"; exit 2; }
