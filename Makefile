@@ -137,6 +137,10 @@ cifar: $(STAMP) ## lab 10's CNN on CIFAR-10 on one CPU core, 10 epochs (~20 min 
 	$(RUN) $(SINGLE_THREADED) python -m micrograd_plus.cnn --epochs $(or $(EPOCHS),10) --out results/10_conv
 .PHONY: cifar
 
+bench-grading: $(STAMP) ## autograde time per lab and submissions per minute with JOBS=1 and all cores (~10 min)
+	$(RUN) $(SINGLE_THREADED) python bench/grading.py $(if $(LAB),--labs $(LAB) --throughput-lab $(LAB))
+.PHONY: bench-grading
+
 docs: $(STAMP) ## regenerate docs/API.md from the docstrings
 	$(RUN) python -m tools.apidoc
 
@@ -183,9 +187,9 @@ test-grader-full: $(STAMP) ## every attack class of the grading regression suite
 	$(RUN) $(SINGLE_THREADED) GRADING_FULL=1 python -m pytest -p no:xdist tests/test_grading_attacks.py
 
 PER ?= region
-# left out: 02_tensor (its op tests run the learner's backward engine: a blank engine fails them all) and
-# 10_conv (needs the weights of a full run next to its solution, docs/INSTRUCTORS.md): make partial-credit LAB=...
-PARTIAL_CREDIT_LABS ?= 01_value 03_layers 04_losses 05_optimizers 06_mnist 07_benchmark 08_backprop 09_dynamics 11_resnet
+# 10_conv only with the weights of a full run next to its solution (docs/INSTRUCTORS.md)
+PARTIAL_CREDIT_LABS ?= 01_value 02_tensor 03_layers 04_losses 05_optimizers 06_mnist 07_benchmark 08_backprop 09_dynamics \
+	$(if $(wildcard solutions/10_conv/cnn_weights.npz),10_conv) 11_resnet
 .PHONY: partial-credit test-partial-credit-full
 partial-credit: $(STAMP) ## blank each exercise of a lab in turn, grade it: make partial-credit LAB=04_losses [PER=cell]
 	@test -n "$(LAB)" || { echo "usage: make partial-credit LAB=04_losses [PER=region|cell]"; exit 2; }

@@ -5,7 +5,7 @@ Built in lab 02_tensor; generated from its notebook: edit the notebook, not this
 """
 
 import numpy as np
-from .autograd import Function, unbroadcast
+from .autograd import Function
 from .tensor import Tensor, _array
 
 # %% auto #0
@@ -60,7 +60,7 @@ class Add(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        return grad, grad
+        return grad, grad  # dz/dx = dz/dy = 1: the same array for both (the engine never writes into it)
 
 
 class Sub(Function):
@@ -96,7 +96,7 @@ class Mul(Function):
     @staticmethod
     def backward(ctx, grad):
         x, y = ctx.saved_tensors
-        return grad * y, grad * x
+        return grad * y, grad * x  # each input's gradient is the other input, times the upstream gradient
 
 
 class Div(Function):
@@ -202,11 +202,11 @@ class MatMul(Function):
             grad_x = grad @ np.swapaxes(y, -1, -2)
         if ctx.needs_input_grad[1]:
             grad_y = np.swapaxes(x, -1, -2) @ grad
-        x0, y0 = ctx.saved_tensors
+        x0, y0 = ctx.saved_tensors  # a vector operand was used by every matrix of a stack: sum those back
         if grad_x is not None and x0.ndim == 1:
-            grad_x = unbroadcast(grad_x, x.shape).reshape(x0.shape)
+            grad_x = grad_x.reshape(-1, x0.shape[0]).sum(axis=0)
         if grad_y is not None and y0.ndim == 1:
-            grad_y = unbroadcast(grad_y, y.shape).reshape(y0.shape)
+            grad_y = grad_y.reshape(-1, y0.shape[0]).sum(axis=0)
         return grad_x, grad_y
 
 
