@@ -8,6 +8,8 @@ Engines:
   numpy           hand-written forward and backward, no graph at all: the floor
   micrograd_plus  the course library, written as the labs write it, with glibc keeping freed
                   blocks for reuse (``micrograd_plus.memory.keep_freed_memory()``, as its ``fit`` does)
+  micrograd_plus_fused
+                  the same with ``micrograd_plus.fused.FusedAdam`` (lab 07's optional one-pass Adam, numba)
   torch           PyTorch on the CPU, the same loop
 """
 
@@ -117,7 +119,7 @@ def run_numpy(data, weights, orders, batch):
 
 
 # ------------------------------------------------------------------ micrograd_plus
-def run_micrograd_plus(data, weights, orders, batch):
+def run_micrograd_plus(data, weights, orders, batch, fused=False):
     from micrograd_plus import nn, optim
     from micrograd_plus.memory import keep_freed_memory
     from micrograd_plus.tensor import Tensor, no_grad
@@ -131,7 +133,12 @@ def run_micrograd_plus(data, weights, orders, batch):
         layer.weight.data[...] = w if layer.weight.shape == w.shape else w.T
         layer.bias.data[...] = b
     loss_fn = nn.CrossEntropyLoss()
-    optimizer = optim.Adam(model.parameters(), lr=LR, betas=BETAS, eps=EPS)
+    if fused:
+        from micrograd_plus.fused import FusedAdam
+
+        optimizer = FusedAdam(model.parameters(), lr=LR, betas=BETAS, eps=EPS)
+    else:
+        optimizer = optim.Adam(model.parameters(), lr=LR, betas=BETAS, eps=EPS)
     times = []
     for order in orders:
         model.train()
@@ -184,7 +191,16 @@ def run_torch(data, weights, orders, batch):
     return times, acc
 
 
-ENGINES = {"numpy": run_numpy, "micrograd_plus": run_micrograd_plus, "torch": run_torch}
+def run_micrograd_plus_fused(data, weights, orders, batch):
+    return run_micrograd_plus(data, weights, orders, batch, fused=True)
+
+
+ENGINES = {
+    "numpy": run_numpy,
+    "micrograd_plus": run_micrograd_plus,
+    "micrograd_plus_fused": run_micrograd_plus_fused,
+    "torch": run_torch,
+}
 
 
 def main(argv=None) -> int:

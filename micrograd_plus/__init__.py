@@ -51,6 +51,7 @@ _PUBLIC = {
         "DataLoader train_epoch evaluate fit plot_training_history get_memory_usage get_peak_memory predict "
         "confusion_matrix"
     ),
+    "fused": "adam_kernel FusedAdam FusedAdamW",
     "tensor_graph": "LOCAL_GRADIENTS draw_tensor_graph",
     "hooks": "Recorder",
     "init": (
@@ -89,6 +90,7 @@ SUBMODULES = (
     "data",
     "datasets",
     "training",
+    "fused",
     "manual",
     "tensor_graph",
     "hooks",
