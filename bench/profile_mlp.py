@@ -1,4 +1,4 @@
-"""Where an epoch of the course MLP goes, per op family: ``python bench/profile_mlp.py [--threads 1 2]``.
+"""Where an epoch of the course MLP goes, per op family: ``python bench/profile_mlp.py [--threads 1 2] [--fused]``.
 
 The model, data, batch order and optimizer are ``make bench``'s (bench/engines.py: 784-256-128-10, ReLU,
 cross-entropy, Adam lr=1e-3, float32). Each (threads, batch) pair runs in its own process with that many
@@ -40,7 +40,7 @@ FAMILIES = {
 }
 
 
-def build(batch: int):
+def build(batch: int, fused: bool = False):
     """The benchmark's model, optimizer, loss, data and one epoch's batch order."""
     import engines
     from micrograd_plus import nn, optim
@@ -52,7 +52,12 @@ def build(batch: int):
     for layer, (w, b) in zip([m for m in model if isinstance(m, nn.Linear)], engines.initial_weights(0)):
         layer.weight.data[...] = w.T
         layer.bias.data[...] = b
-    optimizer = optim.Adam(model.parameters(), lr=engines.LR, betas=engines.BETAS, eps=engines.EPS)
+    adam = optim.Adam
+    if fused:  # lab 07's optional one-pass Adam (numba)
+        from micrograd_plus.fused import FusedAdam
+
+        adam = FusedAdam
+    optimizer = adam(model.parameters(), lr=engines.LR, betas=engines.BETAS, eps=engines.EPS)
     order = engines.batch_orders(len(ytr), 1, 0)[0]
     return model, optimizer, nn.CrossEntropyLoss(), xtr, ytr, order
 
@@ -183,9 +188,9 @@ def kernel_table(args, model, optimizer, xtr, ytr, order, plain):
 
 def worker(args) -> None:
     args.threads = args.threads[0]
-    model, optimizer, loss_fn, xtr, ytr, order = build(args.batch)
+    model, optimizer, loss_fn, xtr, ytr, order = build(args.batch, args.fused)
     epoch(model, optimizer, loss_fn, xtr, ytr, order[: 20 * args.batch], args.batch)  # warm-up
-    print(f"== batch {args.batch}, {args.threads} thread(s)")
+    print(f"== batch {args.batch}, {args.threads} thread(s), {type(optimizer).__name__}")
     plain = engine_table(args, model, optimizer, loss_fn, xtr, ytr, order)
     kernel_table(args, model, optimizer, xtr, ytr, order, plain)
     if args.cprofile:
@@ -200,6 +205,7 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--repeats", type=int, default=2, help="epochs timed per table (the best one is shown)")
     parser.add_argument("--cprofile", type=int, default=0, metavar="N", help="also print cProfile's top N")
+    parser.add_argument("--fused", action="store_true", help="FusedAdam (micrograd_plus.fused, needs numba)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--batch", type=int, default=64, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -212,7 +218,7 @@ def main(argv=None) -> int:
             env[var] = str(threads)
         for batch in args.batches:
             command = [sys.executable, __file__, "--worker", "--batch", str(batch), "--threads", str(threads)]
-            command += ["--repeats", str(args.repeats), "--cprofile", str(args.cprofile)]
+            command += ["--repeats", str(args.repeats), "--cprofile", str(args.cprofile)] + ["--fused"] * args.fused
             subprocess.run(command, env=env, check=True)
     return 0
 
