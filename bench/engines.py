@@ -119,41 +119,57 @@ def run_numpy(data, weights, orders, batch):
 
 
 # ------------------------------------------------------------------ micrograd_plus
-def run_micrograd_plus(data, weights, orders, batch, fused=False):
+def micrograd_plus_model(weights, fused=False):
+    """The course MLP in micrograd_plus from ``weights``, its loss and its Adam (``FusedAdam`` if ``fused``)."""
     from micrograd_plus import nn, optim
-    from micrograd_plus.memory import keep_freed_memory
-    from micrograd_plus.tensor import Tensor, no_grad
 
-    keep_freed_memory()  # measured with the allocator setting the library's training loop uses
-    (xtr, ytr), (xte, yte) = data
     model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10))
     linears = [m for m in model if isinstance(m, nn.Linear)]
     for layer, (w, b) in zip(linears, weights):
         # the library may store W as (in, out) or (out, in): copy in its layout
         layer.weight.data[...] = w if layer.weight.shape == w.shape else w.T
         layer.bias.data[...] = b
-    loss_fn = nn.CrossEntropyLoss()
-    if fused:
+    adam = optim.Adam
+    if fused:  # lab 07's optional one-pass Adam (numba)
         from micrograd_plus.fused import FusedAdam
 
-        optimizer = FusedAdam(model.parameters(), lr=LR, betas=BETAS, eps=EPS)
-    else:
-        optimizer = optim.Adam(model.parameters(), lr=LR, betas=BETAS, eps=EPS)
+        adam = FusedAdam
+    return model, nn.CrossEntropyLoss(), adam(model.parameters(), lr=LR, betas=BETAS, eps=EPS)
+
+
+def micrograd_plus_epoch(model, loss_fn, optimizer, xtr, ytr, order, batch) -> float:
+    """Train one epoch over ``order`` in batches of ``batch``; return its seconds."""
+    from micrograd_plus.tensor import Tensor
+
+    start = time.perf_counter()
+    for i in range(0, len(order), batch):
+        idx = order[i : i + batch]
+        loss = loss_fn(model(Tensor(xtr[idx])), ytr[idx])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return time.perf_counter() - start
+
+
+def run_micrograd_plus(data, weights, orders, batch, fused=False):
+    from micrograd_plus.memory import keep_freed_memory
+    from micrograd_plus.tensor import Tensor, no_grad
+
+    keep_freed_memory()  # measured with the allocator setting the library's training loop uses
+    (xtr, ytr), (xte, yte) = data
+    model, loss_fn, optimizer = micrograd_plus_model(weights, fused)
     times = []
     for order in orders:
         model.train()
-        start = time.perf_counter()
-        for i in range(0, len(order), batch):
-            idx = order[i : i + batch]
-            loss = loss_fn(model(Tensor(xtr[idx])), ytr[idx])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-        times.append(time.perf_counter() - start)
+        times.append(micrograd_plus_epoch(model, loss_fn, optimizer, xtr, ytr, order, batch))
     model.eval()
     with no_grad():
         acc = float((model(Tensor(xte)).data.argmax(1) == yte).mean())
     return times, acc
+
+
+def run_micrograd_plus_fused(data, weights, orders, batch):
+    return run_micrograd_plus(data, weights, orders, batch, fused=True)
 
 
 # ------------------------------------------------------------------ torch
@@ -189,10 +205,6 @@ def run_torch(data, weights, orders, batch):
     with torch.no_grad():
         acc = float((model(torch.from_numpy(xte)).argmax(1).numpy() == yte).mean())
     return times, acc
-
-
-def run_micrograd_plus_fused(data, weights, orders, batch):
-    return run_micrograd_plus(data, weights, orders, batch, fused=True)
 
 
 ENGINES = {

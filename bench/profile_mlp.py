@@ -41,38 +41,21 @@ FAMILIES = {
 
 
 def build(batch: int, fused: bool = False):
-    """The benchmark's model, optimizer, loss, data and one epoch's batch order."""
+    """The benchmark's model, optimizer, loss, data and one epoch's batch order (bench/engines.py's)."""
     import engines
-    from micrograd_plus import nn, optim
     from micrograd_plus.memory import keep_freed_memory
 
     keep_freed_memory()
     (xtr, ytr), _ = engines.load_data()
-    model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10))
-    for layer, (w, b) in zip([m for m in model if isinstance(m, nn.Linear)], engines.initial_weights(0)):
-        layer.weight.data[...] = w.T
-        layer.bias.data[...] = b
-    adam = optim.Adam
-    if fused:  # lab 07's optional one-pass Adam (numba)
-        from micrograd_plus.fused import FusedAdam
-
-        adam = FusedAdam
-    optimizer = adam(model.parameters(), lr=engines.LR, betas=engines.BETAS, eps=engines.EPS)
+    model, loss_fn, optimizer = engines.micrograd_plus_model(engines.initial_weights(0), fused)
     order = engines.batch_orders(len(ytr), 1, 0)[0]
-    return model, optimizer, nn.CrossEntropyLoss(), xtr, ytr, order
+    return model, optimizer, loss_fn, xtr, ytr, order
 
 
 def epoch(model, optimizer, loss_fn, xtr, ytr, order, batch):
-    from micrograd_plus.tensor import Tensor
+    import engines
 
-    start = time.perf_counter()
-    for i in range(0, len(order), batch):
-        idx = order[i : i + batch]
-        loss = loss_fn(model(Tensor(xtr[idx])), ytr[idx])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    return time.perf_counter() - start
+    return engines.micrograd_plus_epoch(model, loss_fn, optimizer, xtr, ytr, order, batch)
 
 
 def instrument(totals):
